@@ -1,0 +1,58 @@
+/* err.c: see err.h. */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+bool err_set(struct err *err, enum err_code code, long http_status, const char *fmt, ...)
+{
+	if (!err) {
+		return false;
+	}
+	err->code = code;
+	err->http_status = http_status;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+void err_clear(struct err *err)
+{
+	if (err) {
+		err->code = ERR_NONE;
+		err->http_status = 0;
+		err->msg[0] = '\0';
+	}
+}
+
+const char *err_code_name(enum err_code code)
+{
+	switch (code) {
+#define X(c, name, exit)                                                                           \
+	case c:                                                                                    \
+		return name;
+		ERR_CODES(X)
+#undef X
+	}
+	return "error";
+}
+
+int err_exit_status(enum err_code code)
+{
+	switch (code) {
+#define X(c, name, exit)                                                                           \
+	case c:                                                                                    \
+		return exit;
+		ERR_CODES(X)
+#undef X
+	}
+	return 1;
+}
+
+int err_worse_exit(int a, int b)
+{
+	/* SPEC.md §3 numbers grow with severity: 1 refused < 3 unreachable < 4 auth. */
+	return a > b ? a : b;
+}

@@ -1,0 +1,48 @@
+/* err.h: errors are data. One X-macro table gives the code, its name and the exit status. */
+#ifndef LABDECK_ERR_H
+#define LABDECK_ERR_H
+
+#include <stdbool.h>
+
+/* X(code, name, exit status per SPEC.md §3) */
+#define ERR_CODES(X)                                                                               \
+	X(ERR_NONE, "ok", 0)                                                                       \
+	X(ERR_USAGE, "usage", 2)                                                                   \
+	X(ERR_CONFIG, "config", 2)                                                                 \
+	X(ERR_NETWORK, "network", 3)                                                               \
+	X(ERR_TIMEOUT, "timeout", 3)                                                               \
+	X(ERR_TLS, "tls", 3)                                                                       \
+	X(ERR_AUTH, "auth", 4)                                                                     \
+	X(ERR_NOT_FOUND, "not found", 1)                                                           \
+	X(ERR_REJECTED, "rejected", 1)                                                             \
+	X(ERR_RATE_LIMIT, "rate limit", 3)                                                         \
+	X(ERR_SERVER, "server", 3)                                                                 \
+	X(ERR_UNREACHABLE, "unreachable", 3)                                                       \
+	X(ERR_MALFORMED, "malformed", 3)                                                           \
+	X(ERR_TOO_LARGE, "too large", 3)                                                           \
+	X(ERR_CANCELLED, "cancelled", 1)
+
+enum err_code {
+#define X(code, name, exit) code,
+	ERR_CODES(X)
+#undef X
+};
+
+/* An error a person can act on: what failed, where, and what to do. */
+struct err {
+	enum err_code code;
+	long http_status; /* 0 when not an HTTP answer */
+	char msg[512];
+};
+
+/* err_set fills err (if not NULL) and returns false, so `return err_set(...)` reads well. */
+bool err_set(struct err *err, enum err_code code, long http_status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void err_clear(struct err *err);
+const char *err_code_name(enum err_code code);
+/* err_exit_status maps a code to SPEC.md §3's exit statuses. */
+int err_exit_status(enum err_code code);
+/* err_worse: the exit status that wins when several backends fail (auth > unreachable > refused). */
+int err_worse_exit(int a, int b);
+
+#endif

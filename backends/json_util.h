@@ -1,0 +1,21 @@
+/* json_util.h: tolerant getters over jansson, for API answers whose types drift between versions
+ * (Proxmox sends numbers as strings, LXC vmid as a string, ...). */
+#ifndef LABDECK_JSON_UTIL_H
+#define LABDECK_JSON_UTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* json_str: the string at key, or NULL when absent or not a string. */
+const char *json_str(const json_t *obj, const char *key);
+/* json_num: a number or a numeric string at key into *out; false when absent/unusable. */
+bool json_num(const json_t *obj, const char *key, double *out);
+/* json_int: like json_num, truncated to int64. */
+bool json_int(const json_t *obj, const char *key, int64_t *out);
+/* json_path: obj["a"]["b"]... for a NULL-terminated list of keys. */
+json_t *json_path(const json_t *obj, ...);
+/* json_load_body parses len bytes; NULL on error with the parse error in errbuf (size 160). */
+json_t *json_load_body(const char *body, size_t len, char *errbuf, size_t errbuf_size);
+
+#endif
