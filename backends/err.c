@@ -3,6 +3,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
 
 bool err_set(struct err *err, enum err_code code, long http_status, const char *fmt, ...)
 {
@@ -55,4 +58,17 @@ int err_worse_exit(int a, int b)
 {
 	/* SPEC.md §3 numbers grow with severity: 1 refused < 3 unreachable < 4 auth. */
 	return a > b ? a : b;
+}
+
+void err_list_add(struct err_list *l, const struct err *e)
+{
+	l->items = xrealloc(l->items, (l->len + 1) * sizeof(*l->items));
+	l->items[l->len++] = *e;
+}
+
+void err_list_finish(struct err_list *l)
+{
+	free(l->items);
+	l->items = NULL;
+	l->len = 0;
 }

@@ -3,6 +3,7 @@
 #define LABDECK_ERR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* X(code, name, exit status per SPEC.md §3) */
 #define ERR_CODES(X)                                                                               \
@@ -44,5 +45,16 @@ const char *err_code_name(enum err_code code);
 int err_exit_status(enum err_code code);
 /* err_worse: the exit status that wins when several backends fail (auth > unreachable > refused). */
 int err_worse_exit(int a, int b);
+
+/* A list of errors from one backend operation that still produced data (a node that did not
+ * answer while the others did). */
+struct err_list {
+	struct err *items;
+	size_t len;
+};
+
+/* err_list_add copies e into the list. */
+void err_list_add(struct err_list *l, const struct err *e);
+void err_list_finish(struct err_list *l);
 
 #endif

@@ -200,18 +200,34 @@ bool rfc3339_parse(const char *s, double *out)
 	if (!p) {
 		return false;
 	}
+	/* Fraction and offset by hand: strtod depends on LC_NUMERIC (a ',' locale rejects ".5") and
+	 * accepts exponents; the offset must be exactly "+hh:mm". */
 	double frac = 0;
 	if (*p == '.') {
-		char *end;
-		frac = strtod(p, &end);
-		p = end;
+		double scale = 0.1;
+		p++;
+		if (!isdigit((unsigned char)*p)) {
+			return false;
+		}
+		while (isdigit((unsigned char)*p)) {
+			frac += (*p - '0') * scale;
+			scale /= 10;
+			p++;
+		}
 	}
 	long offset = 0;
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) {
+		const char *o = p + 1;
+		for (int i = 0; i < 5; i++) {
+			if (i == 2 ? o[i] != ':' : !isdigit((unsigned char)o[i])) {
+				return false;
+			}
+		}
+		int hh = (o[0] - '0') * 10 + (o[1] - '0');
+		int mm = (o[3] - '0') * 10 + (o[4] - '0');
+		if (hh > 23 || mm > 59) {
 			return false;
 		}
 		offset = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
@@ -233,7 +249,11 @@ char *url_escape(const char *s)
 	struct buf b;
 	buf_init(&b);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+		/* ASCII only: isalnum() would pass bytes >= 0x80 through in an 8-bit locale */
+		bool unreserved = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+				  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' ||
+				  *p == '~';
+		if (unreserved) {
 			buf_append(&b, p, 1);
 		} else {
 			char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
@@ -292,6 +312,11 @@ unsigned char *base64_decode(const char *in, size_t *out_len)
 			out[o++] = (unsigned char)(acc >> bits);
 			acc &= (1u << bits) - 1;
 		}
+	}
+	if (bits == 6) {
+		/* one dangling character carries less than a byte: truncated input */
+		free(out);
+		return NULL;
 	}
 	out[o] = '\0';
 	*out_len = o;

@@ -1,8 +1,176 @@
-/* main.c: placeholder until the command line lands. */
+/* main.c: the command line. `labdeck` alone will open the console; every other form runs once. */
+#include <event2/event.h>
+#include <getopt.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-int main(void)
+#include "cli.h"
+#include "http.h"
+#include "text.h"
+#include "util.h"
+
+static void usage(FILE *out)
 {
-	puts("labdeck " LABDECK_VERSION);
-	return 0;
+	fputs("usage: labdeck [OPTIONS] COMMAND [ARGS]\n"
+	      "\n"
+	      "A terminal console for a Proxmox VE + Kubernetes home lab.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  nodes                 Proxmox nodes and Kubernetes nodes: status, CPU, memory, uptime\n"
+	      "  guests [--node N]     Proxmox VMs and containers, with PCI passthrough\n"
+	      "  pods [-n NS]          Kubernetes pods (all namespaces unless -n or [kubernetes] namespace)\n"
+	      "\n"
+	      "Options:\n"
+	      "  --json                print one JSON object (SPEC shapes) instead of a table\n"
+	      "  --config PATH         config file (default: $LABDECK_CONFIG,\n"
+	      "                        $XDG_CONFIG_HOME/labdeck/config.ini, ~/.config/labdeck/config.ini)\n"
+	      "  -n, --namespace NS    Kubernetes namespace for pods\n"
+	      "  --node NODE           only guests on this Proxmox node\n"
+	      "  --timeout SECONDS     per-request timeout (default 30)\n"
+	      "  --readonly            refuse every changing action\n"
+	      "  --version             print the version\n"
+	      "  -h, --help            this help\n"
+	      "\n"
+	      "Not in this version yet: the full-screen console (labdeck alone), chat, rag, guest\n"
+	      "actions, deploy, jobs, ssh and topology.\n"
+	      "\n"
+	      "Exit status: 0 done; 1 refused or failed; 2 usage or configuration error;\n"
+	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission refused.\n"
+	      "Docs: docs/configuration.md, docs/architecture.md.\n",
+	      out);
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	fputs("labdeck: ", stderr);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'labdeck --help'.\n", stderr);
+	return 2;
+}
+
+enum { OPT_JSON = 1000, OPT_CONFIG, OPT_NODE, OPT_TIMEOUT, OPT_READONLY, OPT_VERSION };
+
+int main(int argc, char **argv)
+{
+	setlocale(LC_ALL, "");
+	signal(SIGPIPE, SIG_IGN);
+	static const struct option long_opts[] = {
+		{"json", no_argument, NULL, OPT_JSON},
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"namespace", required_argument, NULL, 'n'},
+		{"node", required_argument, NULL, OPT_NODE},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"readonly", no_argument, NULL, OPT_READONLY},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli c = {0};
+	int opt;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "n:h", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_JSON:
+			c.json = true;
+			break;
+		case OPT_CONFIG:
+			c.config_path = optarg;
+			break;
+		case 'n':
+			c.ns = optarg;
+			break;
+		case OPT_NODE:
+			c.node = optarg;
+			break;
+		case OPT_TIMEOUT: {
+			char *end;
+			double s = strtod(optarg, &end);
+			if (*end || s <= 0 || s > 3600) {
+				return usage_error("--timeout wants seconds (0 < s <= 3600), not '%s'",
+						   optarg);
+			}
+			c.timeout_ms = (long)(s * 1000);
+			break;
+		}
+		case OPT_READONLY:
+			c.readonly = true;
+			break;
+		case OPT_VERSION:
+			printf("labdeck %s\n", LABDECK_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default: {
+			const char *bad = argv[optind - 1];
+			return usage_error("unknown option '%s'", bad ? bad : "?");
+		}
+		}
+	}
+	if (optind >= argc) {
+		fputs("labdeck: the full-screen console is not in this version yet; try 'labdeck "
+		      "nodes', 'labdeck guests' or 'labdeck pods'.\n",
+		      stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	int (*run)(struct cli *) = NULL;
+	if (strcmp(cmd, "nodes") == 0) {
+		run = cli_nodes;
+	} else if (strcmp(cmd, "guests") == 0) {
+		run = cli_guests;
+	} else if (strcmp(cmd, "pods") == 0) {
+		run = cli_pods;
+	} else {
+		char *safe = text_sanitize(cmd, false);
+		int rc = usage_error("unknown command '%s'", safe);
+		free(safe);
+		return rc;
+	}
+	if (optind + 1 < argc) {
+		char *safe = text_sanitize(argv[optind + 1], false);
+		int rc = usage_error("unexpected argument '%s'", safe);
+		free(safe);
+		return rc;
+	}
+
+	struct err err;
+	err_clear(&err);
+	char *path = config_find(c.config_path);
+	if (!config_load(&c.cfg, path, &err)) {
+		char *safe = text_sanitize(err.msg, false);
+		fprintf(stderr, "labdeck: %s\n", safe);
+		free(safe);
+		free(path);
+		config_finish(&c.cfg);
+		return 2;
+	}
+	free(path);
+	for (size_t i = 0; i < c.cfg.n_warnings; i++) {
+		char *safe = text_sanitize(c.cfg.warnings[i], false);
+		fprintf(stderr, "labdeck: warning: %s\n", safe);
+		free(safe);
+	}
+	c.base = event_base_new();
+	c.http = http_create(c.base);
+	if (c.timeout_ms) {
+		http_set_default_timeout(c.http, c.timeout_ms);
+	}
+	int rc = run(&c);
+	http_destroy(c.http);
+	event_base_free(c.base);
+	for (size_t i = 0; i < c.n_errors; i++) {
+		free(c.errors[i].backend);
+	}
+	free(c.errors);
+	config_finish(&c.cfg);
+	return rc;
 }

@@ -1,0 +1,54 @@
+/* k8s.h: the Kubernetes client — kubeconfig credentials (certificates, tokens, exec plugins),
+ * nodes with metrics, and pods listed the way kubectl lists them (server-side Table, paginated). */
+#ifndef LABDECK_K8S_H
+#define LABDECK_K8S_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "err.h"
+#include "http.h"
+#include "k8s_parse.h"
+#include "model.h"
+
+struct event_base;
+struct k8s;
+struct k8s_op;
+
+struct k8s_nodes {
+	struct node_list nodes;
+	struct k8s_node_extra *extras; /* one per node */
+	bool metrics;                  /* metrics.k8s.io answered */
+	struct err_list errors;
+	bool failed;
+};
+
+struct k8s_pods {
+	struct pod_list pods;
+	int pages;    /* how many list calls it took */
+	int restarts; /* how often an expired continue token restarted the list */
+	struct err_list errors;
+	bool failed;
+};
+
+void k8s_nodes_finish(struct k8s_nodes *r);
+void k8s_pods_finish(struct k8s_pods *r);
+
+typedef void (*k8s_nodes_fn)(void *ud, struct k8s_nodes *r);
+typedef void (*k8s_pods_fn)(void *ud, struct k8s_pods *r);
+
+/* k8s_create keeps a pointer to cfg. The kubeconfig is read on the first call. */
+struct k8s *k8s_create(struct event_base *base, struct http *h, const struct config_kubernetes *cfg);
+void k8s_destroy(struct k8s *k);
+
+/* k8s_fetch_nodes lists nodes and, when metrics.k8s.io is installed, their usage. */
+struct k8s_op *k8s_fetch_nodes(struct k8s *k, k8s_nodes_fn cb, void *ud);
+/* k8s_fetch_pods lists pods in ns (NULL: the config's namespace, else all), page by page. */
+struct k8s_op *k8s_fetch_pods(struct k8s *k, const char *ns, k8s_pods_fn cb, void *ud);
+/* k8s_op_cancel stops an operation; its callback is not called. */
+void k8s_op_cancel(struct k8s_op *op);
+
+/* k8s_context_name: the context in use (after the first call), for messages. */
+const char *k8s_context_name(const struct k8s *k);
+
+#endif

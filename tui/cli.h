@@ -1,0 +1,43 @@
+/* cli.h: the one-shot commands of SPEC.md §3 (everything but the console). */
+#ifndef LABDECK_CLI_H
+#define LABDECK_CLI_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "err.h"
+
+struct event_base;
+struct http;
+
+/* What the command line said, plus what every command shares. */
+struct cli {
+	const char *config_path;
+	bool json;
+	bool readonly;
+	const char *ns;   /* -n */
+	const char *node; /* --node */
+	long timeout_ms;  /* --timeout */
+	struct config cfg;
+	struct event_base *base;
+	struct http *http;
+	/* The errors of this run: printed to stderr and put in the JSON "errors" list. */
+	struct cli_error {
+		char *backend;
+		struct err err;
+	} *errors;
+	size_t n_errors;
+	int exit_status;
+};
+
+/* cli_add_error records a backend's error (exit status per SPEC.md §3, worst wins). */
+void cli_add_error(struct cli *c, const char *backend, const struct err *e);
+/* cli_report_errors prints each error to stderr as "labdeck: MESSAGE", sanitised. */
+void cli_report_errors(const struct cli *c);
+
+/* The status commands; each returns the exit status. */
+int cli_nodes(struct cli *c);
+int cli_guests(struct cli *c);
+int cli_pods(struct cli *c);
+
+#endif
