@@ -159,13 +159,17 @@ struct config {
 char *config_find(const char *explicit_path);
 
 /* config_load fills cfg with defaults, then reads path (NULL: defaults only). On error it
- * returns false with err->code = ERR_CONFIG and a message "FILE:LINE: problem". */
+ * returns false with err->code = ERR_CONFIG and a message "FILE:LINE: problem" (never a
+ * secret's value), and leaves cfg freed and zeroed. Non-fatal findings (unknown keys, an
+ * unset K_env variable, insecure = true) are in cfg->warnings, each "FILE:LINE: ...". */
 bool config_load(struct config *cfg, const char *path, struct err *err);
 
 /* config_load_string parses text as if read from a file named name (for tests and fuzzers);
  * permission checks are skipped. */
 bool config_load_string(struct config *cfg, const char *name, const char *text, struct err *err);
 
+/* config_finish frees everything cfg holds and zeroes it; safe on a zeroed, partly filled or
+ * already finished struct, and on NULL. */
 void config_finish(struct config *cfg);
 
 #endif

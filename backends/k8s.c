@@ -224,6 +224,7 @@ static struct http_request *k8s_get(struct k8s_op *op, const char *path_and_quer
 		.headers = headers,
 		.tls = &k->tls,
 		.max_retries = retries,
+		.max_body = (size_t)32 << 20, /* one page of 500 pods is ~0.5 MiB as a Table */
 		.timeout_ms = timeout_ms,
 		.on_done = done,
 		.ud = op,

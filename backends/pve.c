@@ -165,6 +165,7 @@ static struct http_request *pve_get(struct pve *p, const char *path, http_done_f
 		.headers = p->auth_header ? headers : headers + 1,
 		.tls = &p->tls,
 		.max_retries = -1,
+		.max_body = (size_t)16 << 20, /* a big cluster's resources are well under 1 MiB */
 		.on_done = done,
 		.ud = ud,
 	};

@@ -20,7 +20,7 @@
 /* Parses the {"data": ...} envelope. Returns the parsed root (caller decrefs) and sets *data, or
  * NULL with err filled. */
 static json_t *pve_load(const char *body, size_t len, const char *what, json_t **data,
-			struct err *err)
+                        struct err *err)
 {
 	char jerr[160];
 	if (!body) {
@@ -29,12 +29,14 @@ static json_t *pve_load(const char *body, size_t len, const char *what, json_t *
 	}
 	json_t *root = json_load_body(body, len, jerr, sizeof(jerr));
 	if (!root) {
-		err_set(err, ERR_MALFORMED, 0, "Proxmox %s: the answer is not JSON (%s)", what, jerr);
+		err_set(err, ERR_MALFORMED, 0, "Proxmox %s: the answer is not JSON (%s)", what,
+		        jerr);
 		return NULL;
 	}
 	*data = json_is_object(root) ? json_object_get(root, "data") : NULL;
-	if (!*data) {
-		err_set(err, ERR_MALFORMED, 0, "Proxmox %s: the answer has no \"data\" member", what);
+	if (!*data || json_is_null(*data)) {
+		err_set(err, ERR_MALFORMED, 0, "Proxmox %s: the answer has no \"data\" member",
+		        what);
 		json_decref(root);
 		return NULL;
 	}
@@ -72,7 +74,7 @@ static const char *pve_id_tail(const json_t *obj, const char *prefix)
 
 /* Fills the usage fields shared by node and guest rows. */
 static void pve_fill_usage(const json_t *o, double *cpu, int64_t *mem_used, int64_t *mem_total,
-			   int64_t *uptime, int *cpus)
+                           int64_t *uptime, int *cpus)
 {
 	double d;
 	int64_t v;
@@ -154,7 +156,7 @@ static void pve_add_guest(const json_t *o, const char *type, struct guest_list *
 }
 
 bool pve_parse_cluster_resources(const char *body, size_t len, struct node_list *nodes,
-				 struct guest_list *guests, struct err *err)
+                                 struct guest_list *guests, struct err *err)
 {
 	json_t *data;
 	json_t *root = pve_load(body, len, "cluster resources", &data, err);
@@ -164,18 +166,20 @@ bool pve_parse_cluster_resources(const char *body, size_t len, struct node_list 
 	if (!json_is_array(data)) {
 		json_decref(root);
 		return err_set(err, ERR_MALFORMED, 0,
-			       "Proxmox cluster resources: \"data\" is not a list");
+		               "Proxmox cluster resources: \"data\" is not a list");
 	}
 	size_t i;
 	json_t *o;
-	json_array_foreach(data, i, o) {
+	json_array_foreach(data, i, o)
+	{
 		if (!json_is_object(o)) {
 			json_decref(root);
 			return err_set(err, ERR_MALFORMED, 0,
-				       "Proxmox cluster resources: entry %zu is not an object", i);
+			               "Proxmox cluster resources: entry %zu is not an object", i);
 		}
 	}
-	json_array_foreach(data, i, o) {
+	json_array_foreach(data, i, o)
+	{
 		const char *type = json_str(o, "type");
 		if (!type) {
 			continue;
@@ -205,7 +209,7 @@ bool pve_parse_node_status(const char *body, size_t len, struct node_row *row, s
 	if (!json_is_object(data)) {
 		json_decref(root);
 		return err_set(err, ERR_MALFORMED, 0,
-			       "Proxmox node status: \"data\" is not an object");
+		               "Proxmox node status: \"data\" is not an object");
 	}
 	int64_t v;
 	json_t *cpuinfo = json_object_get(data, "cpuinfo");
@@ -214,7 +218,7 @@ bool pve_parse_node_status(const char *body, size_t len, struct node_row *row, s
 		if (pve_get_int(cpuinfo, "cpus", 1, INT_MAX, &v)) {
 			row->cpus = (int)v;
 		} else if (pve_get_int(cpuinfo, "cores", 1, 1 << 20, &cores) &&
-			   pve_get_int(cpuinfo, "sockets", 1, 1 << 10, &sockets)) {
+		           pve_get_int(cpuinfo, "sockets", 1, 1 << 10, &sockets)) {
 			row->cpus = (int)(cores * sockets);
 		}
 	}
@@ -251,7 +255,7 @@ bool pci_normalize(const char *s, char *out, size_t out_size)
 	for (;;) {
 		size_t n = 0;
 		while (n < 9 && ((p[n] >= '0' && p[n] <= '9') || (p[n] >= 'a' && p[n] <= 'f') ||
-				 (p[n] >= 'A' && p[n] <= 'F'))) {
+		                 (p[n] >= 'A' && p[n] <= 'F'))) {
 			n++;
 		}
 		if (n == 0 || n > 8 || nparts == 3) {
@@ -296,7 +300,7 @@ bool pci_normalize(const char *s, char *out, size_t out_size)
 		return false;
 	}
 	int n = func >= 0 ? snprintf(out, out_size, "%s:%s:%s.%d", domain, bus, dev, func)
-			  : snprintf(out, out_size, "%s:%s:%s", domain, bus, dev);
+	                  : snprintf(out, out_size, "%s:%s:%s", domain, bus, dev);
 	return n > 0 && (size_t)n < out_size;
 }
 
@@ -332,7 +336,8 @@ static void pve_add_hostpci(struct guest_row *row, const char *value)
 	if (host && *host) {
 		char *save = NULL;
 		char *hostcopy = xstrdup(host);
-		for (char *id = strtok_r(hostcopy, ";", &save); id; id = strtok_r(NULL, ";", &save)) {
+		for (char *id = strtok_r(hostcopy, ";", &save); id;
+		     id = strtok_r(NULL, ";", &save)) {
 			char addr[32];
 			if (pci_normalize(id, addr, sizeof(addr))) {
 				pve_add_passthrough(row, xstrdup(addr));
@@ -385,13 +390,14 @@ bool pve_parse_guest_config(const char *body, size_t len, struct guest_row *row,
 	if (!json_is_object(data)) {
 		json_decref(root);
 		return err_set(err, ERR_MALFORMED, 0,
-			       "Proxmox guest config: \"data\" is not an object");
+		               "Proxmox guest config: \"data\" is not an object");
 	}
 	struct pve_hostpci *slots = xcalloc(json_object_size(data), sizeof(*slots));
 	size_t nslots = 0;
 	const char *key;
 	json_t *value;
-	json_object_foreach(data, key, value) {
+	json_object_foreach(data, key, value)
+	{
 		unsigned long index;
 		if (json_is_string(value) && pve_hostpci_index(key, &index)) {
 			slots[nslots].index = index;
@@ -416,7 +422,8 @@ bool pve_parse_guest_config(const char *body, size_t len, struct guest_row *row,
 		} else {
 			bool has_sockets = pve_get_int(data, "sockets", 1, 1 << 10, &sockets);
 			if (has_cores || has_sockets || json_object_get(data, "memory")) {
-				row->cpus = (int)((has_cores ? cores : 1) * (has_sockets ? sockets : 1));
+				row->cpus = (int)((has_cores ? cores : 1) *
+				                  (has_sockets ? sockets : 1));
 			}
 		}
 	}
@@ -430,7 +437,8 @@ static int pve_append_errors(struct buf *b, json_t *errors)
 	int count = 0;
 	const char *key;
 	json_t *value;
-	json_object_foreach(errors, key, value) {
+	json_object_foreach(errors, key, value)
+	{
 		if (!json_is_string(value)) {
 			continue;
 		}

@@ -251,8 +251,8 @@ char *url_escape(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		/* ASCII only: isalnum() would pass bytes >= 0x80 through in an 8-bit locale */
 		bool unreserved = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-				  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' ||
-				  *p == '~';
+		                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' ||
+		                  *p == '~';
 		if (unreserved) {
 			buf_append(&b, p, 1);
 		} else {

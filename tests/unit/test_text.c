@@ -102,7 +102,7 @@ static void test_sanitize_osc_title_and_clipboard(void **state)
 	expect_sanitized("\x1b]2;pwned\x1b\\", false, "?]2;pwned?\\");
 	expect_sanitized("\x1b]52;c;cm0gLXJmIH4=\x07", false, "?]52;c;cm0gLXJmIH4=?");
 	expect_sanitized("\x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\", false,
-			 "?]8;;http://evil/?\\link?]8;;?\\");
+	                 "?]8;;http://evil/?\\link?]8;;?\\");
 }
 
 static void test_sanitize_dcs(void **state)
@@ -116,16 +116,16 @@ static void test_sanitize_c1_as_code_points(void **state)
 	(void)state;
 	/* U+009B is the 8-bit CSI, U+009D OSC, U+0090 DCS, U+0085 NEL */
 	expect_sanitized("\xc2\x9b"
-			 "31m",
-			 false, "?31m");
+	                 "31m",
+	                 false, "?31m");
 	expect_sanitized("\xc2\x9d"
-			 "0;t\xc2\x9c",
-			 false, "?0;t?");
+	                 "0;t\xc2\x9c",
+	                 false, "?0;t?");
 	expect_sanitized("\xc2\x90q\xc2\x85", false, "?q?");
 	/* the raw byte 0x9B alone is not UTF-8 at all */
 	expect_sanitized("\x9b"
-			 "31m",
-			 false, FFFD "31m");
+	                 "31m",
+	                 false, FFFD "31m");
 	/* U+00A0 and above are ordinary text */
 	expect_sanitized("\xc2\xa0\xc3\xa9", false, "\xc2\xa0\xc3\xa9");
 }
@@ -135,8 +135,8 @@ static void test_sanitize_c0_del_cr_tab_newline(void **state)
 	(void)state;
 	expect_sanitized("ok\rFAKE PROMPT", false, "ok?FAKE PROMPT");
 	expect_sanitized("a\x01\x08\x7f"
-			 "b",
-			 false, "a???b");
+	                 "b",
+	                 false, "a???b");
 	expect_sanitized("a\tb", false, "a b");
 	expect_sanitized("line1\nline2", false, "line1?line2");
 	expect_sanitized("line1\nline2", true, "line1\nline2");
@@ -155,8 +155,8 @@ static void test_sanitize_bidi(void **state)
 	expect_sanitized("\xe2\x80\x8e\xe2\x80\x8f\xd8\x9c", false, "???");
 	/* line and paragraph separators would break a line */
 	expect_sanitized("a\xe2\x80\xa8"
-			 "b\xe2\x80\xa9",
-			 false, "a?b?");
+	                 "b\xe2\x80\xa9",
+	                 false, "a?b?");
 }
 
 static void test_sanitize_invalid_utf8(void **state)
@@ -164,8 +164,8 @@ static void test_sanitize_invalid_utf8(void **state)
 	(void)state;
 	expect_sanitized("\xff", false, FFFD);
 	expect_sanitized("a\xfe\xff"
-			 "b",
-			 false, "a" FFFD FFFD "b");
+	                 "b",
+	                 false, "a" FFFD FFFD "b");
 	/* overlong '/' (C0 AF) and overlong 3-byte NUL: each bad byte is one U+FFFD */
 	expect_sanitized("\xc0\xaf", false, FFFD FFFD);
 	expect_sanitized("\xe0\x80\xaf", false, FFFD FFFD FFFD);
@@ -178,11 +178,11 @@ static void test_sanitize_invalid_utf8(void **state)
 	/* truncated sequences: at the end, and followed by ASCII */
 	expect_sanitized("ab\xe2\x82", false, "ab" FFFD FFFD);
 	expect_sanitized("\xe2\x82"
-			 "A",
-			 false, FFFD FFFD "A");
+	                 "A",
+	                 false, FFFD FFFD "A");
 	/* valid multi-byte text is unchanged: Hangul, combining accent, emoji, U+10FFFF */
 	expect_sanitized("노드 e\xcc\x81 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", false,
-			 "노드 e\xcc\x81 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
+	                 "노드 e\xcc\x81 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
 }
 
 /* Deterministic random strings built from the bytes that matter; every output is safe,
@@ -191,9 +191,9 @@ static void test_sanitize_random_inputs(void **state)
 {
 	(void)state;
 	static const unsigned char pool[] = {
-		0x1b, '[', ']', 'P', '\\', 0x07, '\r', '\n', '\t', 0x7f, 'a', ';', 0x80, 0x9b, 0xbf,
-		0xc0, 0xc1, 0xc2, 0xd8, 0x9c, 0xe0, 0xe2, 0xed, 0xa0, 0xaa, 0xae, 0x81, 0xa6, 0xef,
-		0xf0, 0xf4, 0x8f, 0x90, 0xf5, 0xff, 0x01, 0x85, 0x8e};
+	        0x1b, '[',  ']',  'P',  '\\', 0x07, '\r', '\n', '\t', 0x7f, 'a',  ';',  0x80,
+	        0x9b, 0xbf, 0xc0, 0xc1, 0xc2, 0xd8, 0x9c, 0xe0, 0xe2, 0xed, 0xa0, 0xaa, 0xae,
+	        0x81, 0xa6, 0xef, 0xf0, 0xf4, 0x8f, 0x90, 0xf5, 0xff, 0x01, 0x85, 0x8e};
 	uint32_t seed = 12345;
 	for (int iter = 0; iter < 20000; iter++) {
 		unsigned char in[24];
@@ -271,9 +271,9 @@ static void test_fit_truncate(void **state)
 	expect_fit("a노드", 3, false, "a …");
 	/* a combining mark stays with its base */
 	expect_fit("e\xcc\x81"
-		   "e\xcc\x81"
-		   "e\xcc\x81",
-		   2, false, "e\xcc\x81…");
+	           "e\xcc\x81"
+	           "e\xcc\x81",
+	           2, false, "e\xcc\x81…");
 	/* controls are neutralised here too */
 	expect_fit("\x1b]0;pwned\x07", 6, false, "?]0;p…");
 	expect_fit("\x1b[2J", 6, false, "?[2J  ");
@@ -284,12 +284,12 @@ static void test_fit_always_exact(void **state)
 {
 	(void)state;
 	static const char *samples[] = {
-		"pve1",
-		"노드-gpu-노드",
-		"e\xcc\x81t\xc3\xa9 x\xcc\x81\xcc\x82y",
-		"\x1b[31mred\xc2\x9b\xff\t노\n",
-		"\xf0\x9f\x98\x80 emoji \xf0\x9f\x98\x80",
-		"",
+	        "pve1",
+	        "노드-gpu-노드",
+	        "e\xcc\x81t\xc3\xa9 x\xcc\x81\xcc\x82y",
+	        "\x1b[31mred\xc2\x9b\xff\t노\n",
+	        "\xf0\x9f\x98\x80 emoji \xf0\x9f\x98\x80",
+	        "",
 	};
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
 		for (int cols = 1; cols <= 24; cols++) {
@@ -310,18 +310,18 @@ int main(void)
 		setlocale(LC_ALL, "C.UTF-8");
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sanitize_csi_sgr),
-		cmocka_unit_test(test_sanitize_osc_title_and_clipboard),
-		cmocka_unit_test(test_sanitize_dcs),
-		cmocka_unit_test(test_sanitize_c1_as_code_points),
-		cmocka_unit_test(test_sanitize_c0_del_cr_tab_newline),
-		cmocka_unit_test(test_sanitize_bidi),
-		cmocka_unit_test(test_sanitize_invalid_utf8),
-		cmocka_unit_test(test_sanitize_random_inputs),
-		cmocka_unit_test(test_width),
-		cmocka_unit_test(test_fit_pad_and_align),
-		cmocka_unit_test(test_fit_truncate),
-		cmocka_unit_test(test_fit_always_exact),
+	        cmocka_unit_test(test_sanitize_csi_sgr),
+	        cmocka_unit_test(test_sanitize_osc_title_and_clipboard),
+	        cmocka_unit_test(test_sanitize_dcs),
+	        cmocka_unit_test(test_sanitize_c1_as_code_points),
+	        cmocka_unit_test(test_sanitize_c0_del_cr_tab_newline),
+	        cmocka_unit_test(test_sanitize_bidi),
+	        cmocka_unit_test(test_sanitize_invalid_utf8),
+	        cmocka_unit_test(test_sanitize_random_inputs),
+	        cmocka_unit_test(test_width),
+	        cmocka_unit_test(test_fit_pad_and_align),
+	        cmocka_unit_test(test_fit_truncate),
+	        cmocka_unit_test(test_fit_always_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,766 @@
+"""The simulated lab's data model: Proxmox nodes and guests, Kubernetes nodes,
+namespaces and pods.
+
+Everything here is plain data plus a few functions that turn wall time into
+the slowly moving numbers a real lab shows (CPU fractions, memory, uptime,
+cumulative counters).  The HTTP personalities (proxmox.py, kubernetes.py)
+only shape this data into their wire formats.
+
+Determinism: names, uids and addresses come from a seeded random generator,
+so two labsim runs with the same --pods N produce the same pod names.
+"""
+
+import bisect
+import math
+import random
+import threading
+import time
+import uuid
+import zlib
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# Kubernetes ReplicaSet / pod name suffix alphabet (k8s.io/apimachinery rand).
+K8S_ALNUM = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def rfc3339(ts):
+    """Epoch seconds -> '2024-05-01T10:20:30Z' (what the apiserver emits)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
+
+
+def human_duration(seconds):
+    """Go's k8s.io/apimachinery/pkg/util/duration.HumanDuration, used by the
+    apiserver's Table printers for Age and the Restarts "(3m ago)" part."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 60 * 2:
+        return "%ds" % s
+    minutes = s // 60
+    if minutes < 10:
+        sec = s % 60
+        return "%dm" % minutes if sec == 0 else "%dm%ds" % (minutes, sec)
+    if minutes < 60 * 3:
+        return "%dm" % minutes
+    hours = s // 3600
+    if hours < 8:
+        m = minutes % 60
+        return "%dh" % hours if m == 0 else "%dh%dm" % (hours, m)
+    if hours < 48:
+        return "%dh" % hours
+    if hours < 24 * 8:
+        h = hours % 24
+        return "%dd" % (hours // 24) if h == 0 else "%dd%dh" % (hours // 24, h)
+    if hours < 24 * 365 * 2:
+        return "%dd" % (hours // 24)
+    if hours < 24 * 365 * 8:
+        dy = (hours // 24) % 365
+        years = hours // 24 // 365
+        return "%dy" % years if dy == 0 else "%dy%dd" % (years, dy)
+    return "%dy" % (hours // 24 // 365)
+
+
+def wave(key, t, period=300.0):
+    """A smooth, deterministic value in [0, 1] that drifts with time.
+
+    Two sines with periods that do not divide each other, phased by a hash of
+    `key`, so every guest moves on its own."""
+    ph = (zlib.crc32(key.encode()) % 10000) / 10000.0 * 2 * math.pi
+    a = math.sin(t * 2 * math.pi / period + ph)
+    b = math.sin(t * 2 * math.pi / (period * 0.37) + 2 * ph)
+    return 0.5 + 0.35 * a + 0.15 * b
+
+
+def hexid(rng, n):
+    return "%0*x" % (n, rng.getrandbits(4 * n))
+
+
+def k8s_suffix(rng, n):
+    return "".join(rng.choice(K8S_ALNUM) for _ in range(n))
+
+
+def uid4(rng):
+    return str(uuid.UUID(bytes=rng.randbytes(16), version=4))
+
+
+# --------------------------------------------------------------------------
+# Proxmox VE
+
+
+class PveNode:
+    def __init__(self, name, cores, threads, mem, disk, cpu_model, mhz, base_uptime,
+                 load, ip):
+        self.name = name
+        self.cores = cores
+        self.threads = threads
+        self.maxmem = mem
+        self.maxdisk = disk
+        self.cpu_model = cpu_model
+        self.mhz = mhz
+        self.base_uptime = base_uptime
+        self.load = load  # typical host load without guests (fraction)
+        self.ip = ip
+        self.ssl_fingerprint = ""
+        self.swap_total = 8 * GiB
+        self.boot_disk_used = int(disk * 0.06)
+
+
+class Guest:
+    """A VM (type 'qemu') or container (type 'lxc')."""
+
+    def __init__(self, vmid, name, gtype, node, running, cores, memory_mib, disk_gib,
+                 base_uptime=0, cpu_level=0.1, mem_level=0.5, template=0, tags="",
+                 ip="", extra_config=None, mac=""):
+        self.vmid = vmid
+        self.name = name
+        self.type = gtype
+        self.node = node
+        self.running = running
+        self.cores = cores
+        self.memory_mib = memory_mib
+        self.maxmem = memory_mib * MiB
+        self.maxdisk = disk_gib * GiB
+        self.base_uptime = base_uptime
+        self.cpu_level = cpu_level
+        self.mem_level = mem_level
+        self.template = template
+        self.tags = tags
+        self.ip = ip
+        self.mac = mac
+        self.extra_config = extra_config or {}
+        self.pid = 1000 + (vmid * 7919) % 900000
+
+
+# --------------------------------------------------------------------------
+# Kubernetes
+
+
+class K8sNode:
+    def __init__(self, name, ip, role, cpu, alloc_cpu_m, mem_ki, alloc_mem_ki, pve_vmid,
+                 extra_labels=None, extra_capacity=None, pod_cidr="", created=0.0,
+                 boot_id="", machine_id="", system_uuid="", cpu_use=0.2, mem_use=0.4):
+        self.name = name
+        self.ip = ip
+        self.role = role
+        self.cpu = cpu
+        self.alloc_cpu_m = alloc_cpu_m
+        self.mem_ki = mem_ki
+        self.alloc_mem_ki = alloc_mem_ki
+        self.pve_vmid = pve_vmid
+        self.extra_labels = extra_labels or {}
+        self.extra_capacity = extra_capacity or {}
+        self.pod_cidr = pod_cidr
+        self.created = created
+        self.boot_id = boot_id
+        self.machine_id = machine_id
+        self.system_uuid = system_uuid
+        self.cpu_use = cpu_use
+        self.mem_use = mem_use
+        self.uid = ""
+        self.rv = 0
+
+
+class Template:
+    """What a controller stamps pods from: a Deployment's ReplicaSet, a
+    DaemonSet, or a kubelet static pod manifest.  Everything that is the same
+    for all of its pods lives here."""
+
+    def __init__(self, ns, name, kind, containers, labels, annotations=None, volumes=None,
+                 host_network=False, priority_class="", priority=0, node_selector=None,
+                 service_account="default", sa_token=True, security_context=None,
+                 tolerations_extra=None, qos="Burstable", dns_policy="ClusterFirst",
+                 term_grace=30, created=0.0, cpu_use_m=5, mem_use_ki=30000):
+        self.ns = ns
+        self.name = name
+        self.kind = kind  # ReplicaSet | DaemonSet | Node
+        self.containers = containers
+        self.labels = labels
+        self.annotations = annotations or {}
+        self.volumes = volumes or []
+        self.host_network = host_network
+        self.priority_class = priority_class
+        self.priority = priority
+        self.node_selector = node_selector
+        self.service_account = service_account
+        self.sa_token = sa_token
+        self.security_context = security_context if security_context is not None else {}
+        self.tolerations_extra = tolerations_extra or []
+        self.qos = qos
+        self.dns_policy = dns_policy
+        self.term_grace = term_grace
+        self.created = created
+        self.cpu_use_m = cpu_use_m
+        self.mem_use_ki = mem_use_ki
+        # filled by PodSet
+        self.hash = ""
+        self.owner_name = ""
+        self.owner_uid = ""
+        self.owner_api = ""
+        self.cm_fields = None  # cached managedFields fieldsV1 of the creating manager
+
+
+class Pod:
+    """One pod, compact: the full JSON object is built on demand
+    (kubernetes.py) from this record and its Template."""
+
+    __slots__ = ("ns", "name", "key", "uid", "rv", "created", "tpl", "node", "ip", "state",
+                 "restarts", "last_restart", "started", "cids", "sa_vol", "seq")
+
+    def __init__(self):
+        self.restarts = 0
+        self.last_restart = 0.0
+
+
+class PodSet:
+    """All pods, sorted by storage key "namespace/name" as etcd returns them."""
+
+    def __init__(self, pods, rv, first_rv):
+        pods.sort(key=lambda p: p.key)
+        self.pods = pods
+        self.keys = [p.key for p in pods]
+        self.rv = rv  # list resourceVersion (global counter at build time)
+        self.first_rv = first_rv  # continue tokens older than this are expired
+        self.by_key = {p.key: p for p in pods}
+        self.generation = 0
+
+    def index_after(self, start_key):
+        """Index of the first pod whose key is >= start_key."""
+        return bisect.bisect_left(self.keys, start_key)
+
+    def get(self, ns, name):
+        return self.by_key.get(ns + "/" + name)
+
+
+# --------------------------------------------------------------------------
+# The lab
+
+
+class Lab:
+    """The whole lab.  Thread-safe where it changes (pod rebuilds)."""
+
+    BASE_PODS = 17  # the hand-made pod set; see build_pods()
+
+    def __init__(self, pods=None, metrics=True, pve_offline=(), seed=20240611):
+        self.t0 = time.time()
+        self.seed = seed
+        self.metrics = metrics
+        self.lock = threading.Lock()
+        self.pve_offline = set(pve_offline)
+        self.rv_counter = 4817201
+        self.cluster_born = self.t0 - 41 * 86400 - 5 * 3600 - 17 * 60
+        self._make_pve()
+        self._make_k8s()
+        self.podset = None
+        self.rebuild_pods(self.BASE_PODS if pods is None else pods)
+
+    def now(self):
+        return time.time()
+
+    def elapsed(self):
+        return time.time() - self.t0
+
+    # ---------------- Proxmox ----------------
+
+    def _make_pve(self):
+        self.pve_nodes = [
+            PveNode("pve-a", 6, 12, 33396490240, 500107862016,
+                    "Intel(R) Core(TM) i5-10500T CPU @ 2.30GHz", "3800.000",
+                    base_uptime=1987233, load=0.03, ip="10.10.0.2"),
+            PveNode("pve-b", 8, 16, 67174932480, 1000204886016,
+                    "11th Gen Intel(R) Core(TM) i7-11800H @ 2.30GHz", "4600.000",
+                    base_uptime=1209611, load=0.02, ip="10.10.0.3"),
+        ]
+        self.pve_node_by_name = {n.name: n for n in self.pve_nodes}
+        g = []
+        g.append(Guest(101, "k8s-node-a", "qemu", "pve-a", True, 6, 16384, 128,
+                       base_uptime=1985012, cpu_level=0.22, mem_level=0.71, tags="k8s;control-plane",
+                       ip="10.10.0.11", mac="BC:24:11:5A:0E:11", extra_config={
+                           "agent": "1",
+                           "cpu": "host",
+                           "numa": 0,
+                           "onboot": 1,
+                           "scsi0": "local-lvm:vm-101-disk-0,discard=on,iothread=1,size=128G,ssd=1",
+                           "ide2": "none,media=cdrom",
+                           "ipconfig0": "ip=10.10.0.11/24,gw=10.10.0.1",
+                           "ciuser": "debian",
+                           "sshkeys": "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIHb7bS0m3%20admin%40lab%0A",
+                       }))
+        g.append(Guest(103, "win11", "qemu", "pve-a", False, 4, 8192, 96,
+                       tags="windows", mac="BC:24:11:7C:21:03", extra_config={
+                           "bios": "ovmf",
+                           "machine": "pc-q35-8.1",
+                           "cpu": "x86-64-v2-AES",
+                           "efidisk0": "local-lvm:vm-103-disk-0,efitype=4m,pre-enrolled-keys=1,size=4M",
+                           "tpmstate0": "local-lvm:vm-103-disk-2,size=4M,version=v2.0",
+                           "sata0": "local-lvm:vm-103-disk-1,cache=writeback,discard=on,size=96G",
+                           "ide2": "local:iso/Win11_23H2_English_x64v2.iso,media=cdrom,size=6653034K",
+                           "ostype": "win11",
+                       }))
+        g.append(Guest(110, "dns", "lxc", "pve-a", True, 1, 512, 8,
+                       base_uptime=1986140, cpu_level=0.01, mem_level=0.09, tags="infra",
+                       ip="10.10.0.53", mac="BC:24:11:D1:5E:6E"))
+        g.append(Guest(102, "k8s-node-b", "qemu", "pve-b", True, 8, 49152, 256,
+                       base_uptime=1208870, cpu_level=0.35, mem_level=0.83, tags="gpu;inference;k8s",
+                       ip="10.10.0.12", mac="BC:24:11:9E:3B:12", extra_config={
+                           "agent": "1",
+                           "bios": "ovmf",
+                           "machine": "q35",
+                           "cpu": "host",
+                           "balloon": 0,
+                           "onboot": 1,
+                           "efidisk0": "local-lvm:vm-102-disk-0,efitype=4m,size=4M",
+                           "scsi0": "local-lvm:vm-102-disk-1,discard=on,iothread=1,size=256G,ssd=1",
+                           "hostpci0": "0000:c5:00.0,pcie=1",
+                           "hostpci1": "c5:00.1",
+                           "vga": "std",
+                           "ipconfig0": "ip=10.10.0.12/24,gw=10.10.0.1",
+                           "ciuser": "debian",
+                       }))
+        g.append(Guest(111, "ollama-cache", "lxc", "pve-b", False, 2, 4096, 200,
+                       tags="models", ip="10.10.0.54", mac="BC:24:11:4F:A0:6F"))
+        self.guests = sorted(g, key=lambda x: x.vmid)
+        self.guest_by_id = {x.vmid: x for x in self.guests}
+
+    def node_online(self, name):
+        return name not in self.pve_offline
+
+    def guest_uptime(self, g):
+        return int(g.base_uptime + self.elapsed()) if g.running else 0
+
+    def guest_cpu(self, g, t=None):
+        """Fraction of the guest's vCPUs in use (0..1)."""
+        if not g.running:
+            return 0
+        t = self.now() if t is None else t
+        return round(max(0.0005, g.cpu_level * (0.6 + 0.8 * wave("cpu%d" % g.vmid, t))), 6) + 1e-9
+
+    def guest_mem(self, g, t=None):
+        if not g.running:
+            return 0
+        t = self.now() if t is None else t
+        frac = g.mem_level * (0.97 + 0.06 * wave("mem%d" % g.vmid, t, 900))
+        return int(g.maxmem * min(frac, 0.99)) // 4096 * 4096
+
+    def guest_counters(self, g):
+        """Cumulative netin, netout, diskread, diskwrite since guest start."""
+        up = self.guest_uptime(g)
+        r = (g.vmid * 2654435761) % 1000 / 1000.0
+        return (int(up * (9000 + 40000 * r)), int(up * (3000 + 12000 * r)),
+                int(up * (2000 + 9000 * r)) + 612 * MiB, int(up * (5000 + 30000 * r)) + 204 * MiB)
+
+    def node_uptime(self, n):
+        return int(n.base_uptime + self.elapsed())
+
+    def node_cpu(self, n, t=None):
+        """Fraction of all the node's threads in use."""
+        t = self.now() if t is None else t
+        used = n.load * n.threads * (0.7 + 0.6 * wave("node" + n.name, t, 240))
+        for g in self.guests:
+            if g.node == n.name and g.running:
+                used += self.guest_cpu(g, t) * g.cores
+        return round(min(used / n.threads, 1.0), 6) + 1e-9
+
+    def node_mem(self, n, t=None):
+        t = self.now() if t is None else t
+        used = int(2.7 * GiB + 0.2 * GiB * wave("nmem" + n.name, t, 600))
+        for g in self.guests:
+            if g.node == n.name and g.running:
+                # qemu with passthrough pins all its memory; others use what they touch
+                if g.type == "qemu" and any(k.startswith("hostpci") for k in g.extra_config):
+                    used += g.maxmem
+                else:
+                    used += self.guest_mem(g, t)
+        return min(used, n.maxmem - GiB)
+
+    def node_loadavg(self, n, t=None):
+        t = self.now() if t is None else t
+        c = self.node_cpu(n, t) * n.threads
+        return ["%.2f" % (c * (0.9 + 0.2 * wave("l1" + n.name, t, 60))),
+                "%.2f" % (c * (0.95 + 0.1 * wave("l5" + n.name, t, 300))),
+                "%.2f" % (c * (0.98 + 0.04 * wave("l15" + n.name, t, 900)))]
+
+    def guests_on(self, node):
+        return [g for g in self.guests if g.node == node]
+
+    # ---------------- Kubernetes ----------------
+
+    def next_rv(self, step=1):
+        with self.lock:
+            self.rv_counter += step
+            return self.rv_counter
+
+    def _make_k8s(self):
+        born = self.cluster_born
+        self.namespaces = [
+            ("default", born, "a7c0e5d2-2b9e-4f4b-9d0f-4bd1a1f3c001", 19),
+            ("kube-system", born, "0e2c7b9a-6d1f-4d3b-8a51-3f0f7c1e6002", 4),
+            ("lab", born + 3600 * 5, "5b9d3f1e-8c2a-4e7f-b6d4-91c0e8a2b003", 2412),
+            ("models", born + 86400 * 3, "c3e8a1f7-4b6d-4a9c-8e2f-7d5b0c9a1004", 88201),
+        ]
+        self.k8s_nodes = [
+            K8sNode("k8s-node-a", "10.10.0.11", "control-plane", 6, 5800, 16314928, 16212528,
+                    101, extra_labels={"node.kubernetes.io/exclude-from-external-load-balancers": ""},
+                    pod_cidr="10.244.0.0/24", created=born,
+                    boot_id="1f0c3d9e-8a7b-4f2e-9d61-0b5a4c3e2f11",
+                    machine_id="8e3f1c2d7b9a4e6f8d0c1b2a3e4f5a61",
+                    system_uuid="d2b1e6a4-3c7f-4e9a-8b15-6f0a2c9d3e71", cpu_use=0.31, mem_use=0.58),
+            K8sNode("k8s-node-b", "10.10.0.12", "worker", 8, 7800, 49279560, 49177160, 102,
+                    extra_labels={"intel.feature.node.kubernetes.io/gpu": "true",
+                                  "gpu.intel.com/device-id.0300-9a60.present": "true",
+                                  "gpu.intel.com/device-id.0300-9a60.count": "1"},
+                    extra_capacity={"gpu.intel.com/i915": "1"}, pod_cidr="10.244.1.0/24",
+                    created=born + 1260,
+                    boot_id="7c2e9a1b-4d3f-4b8e-a0c6-2e1f9d8b7a22",
+                    machine_id="3b7d9e1f2a4c4d6e8f0a1b3c5d7e9f02",
+                    system_uuid="a9c4e2f1-7b3d-4c8e-9a06-1d5f3b7e9c82", cpu_use=0.42, mem_use=0.71),
+        ]
+        rng = random.Random(self.seed + 1)
+        for n in self.k8s_nodes:
+            n.uid = uid4(rng)
+        self.k8s_nodes[0].rv = 4816893
+        self.k8s_nodes[1].rv = 4816911
+        self.k8s_node_by_name = {n.name: n for n in self.k8s_nodes}
+
+    def _templates(self):
+        born = self.cluster_born
+        T = []
+        probe = lambda path, port, delay: {  # noqa: E731
+            "httpGet": {"path": path, "port": port, "scheme": "HTTP"},
+            "initialDelaySeconds": delay, "timeoutSeconds": 1, "periodSeconds": 10,
+            "successThreshold": 1, "failureThreshold": 3}
+        restricted = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                      "runAsNonRoot": True, "runAsUser": 10001,
+                      "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+        fieldenv = lambda n, p: {"name": n, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": p}}}  # noqa: E731
+        lab_labels = lambda app, ver: {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "lab",  # noqa: E731
+                                       "app.kubernetes.io/version": ver, "app.kubernetes.io/managed-by": "argocd"}
+        lab_ann = lambda port: {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),  # noqa: E731
+                                "kubectl.kubernetes.io/restartedAt": rfc3339(born + 38 * 86400 + 7211)}
+
+        T.append(Template("lab", "gateway", "ReplicaSet", [{
+            "name": "gateway", "image": "ghcr.io/homelab/gateway:1.8.3",
+            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
+            "env": [{"name": "LISTEN_ADDR", "value": ":8080"},
+                    {"name": "UPSTREAM_BACKEND", "value": "http://backend.lab.svc.cluster.local:8000"},
+                    {"name": "UPSTREAM_FRONTEND", "value": "http://frontend.lab.svc.cluster.local:80"},
+                    {"name": "OLLAMA_URL", "value": "http://models.models.svc.cluster.local:11434"},
+                    {"name": "LOG_LEVEL", "value": "info"},
+                    {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel-collector.monitoring:4317"},
+                    fieldenv("POD_NAME", "metadata.name"), fieldenv("POD_NAMESPACE", "metadata.namespace"),
+                    fieldenv("POD_IP", "status.podIP")],
+            "resources": {"limits": {"cpu": "500m", "memory": "256Mi"},
+                          "requests": {"cpu": "100m", "memory": "128Mi"}},
+            "volumeMounts": [{"name": "config", "readOnly": True, "mountPath": "/etc/gateway"},
+                             {"name": "tmp", "mountPath": "/tmp"}],
+            "livenessProbe": probe("/healthz", "http", 10),
+            "readinessProbe": probe("/readyz", "http", 3),
+            "securityContext": restricted}],
+            lab_labels("gateway", "1.8.3"), lab_ann(9090),
+            volumes=[{"name": "config", "configMap": {"name": "gateway-config", "defaultMode": 420}},
+                     {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+            created=born + 38 * 86400 + 7211, cpu_use_m=12, mem_use_ki=48120))
+        T.append(Template("lab", "frontend", "ReplicaSet", [{
+            "name": "frontend", "image": "ghcr.io/homelab/frontend:2.4.0",
+            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+            "env": [{"name": "NGINX_ENTRYPOINT_QUIET_LOGS", "value": "1"},
+                    {"name": "API_BASE", "value": "/api"},
+                    {"name": "PUBLIC_URL", "value": "https://lab.example.internal"}],
+            "resources": {"limits": {"cpu": "200m", "memory": "128Mi"},
+                          "requests": {"cpu": "50m", "memory": "64Mi"}},
+            "volumeMounts": [{"name": "nginx-conf", "readOnly": True, "mountPath": "/etc/nginx/conf.d"},
+                             {"name": "cache", "mountPath": "/var/cache/nginx"}],
+            "livenessProbe": probe("/", "http", 5),
+            "readinessProbe": probe("/", "http", 2),
+            "securityContext": restricted}],
+            lab_labels("frontend", "2.4.0"), lab_ann(8080),
+            volumes=[{"name": "nginx-conf", "configMap": {"name": "frontend-nginx", "defaultMode": 420}},
+                     {"name": "cache", "emptyDir": {}}],
+            created=born + 38 * 86400 + 7300, cpu_use_m=2, mem_use_ki=11210))
+        T.append(Template("lab", "backend", "ReplicaSet", [{
+            "name": "backend", "image": "ghcr.io/homelab/backend:3.1.7",
+            "args": ["--port=8000", "--workers=2"],
+            "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
+            "env": [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "backend-db", "key": "url"}}},
+                    {"name": "REDIS_URL", "value": "redis://redis.lab.svc.cluster.local:6379/0"},
+                    {"name": "OLLAMA_URL", "value": "http://models.models.svc.cluster.local:11434"},
+                    {"name": "GEMINI_API_KEY", "valueFrom": {"secretKeyRef": {"name": "gemini", "key": "api-key",
+                                                                               "optional": True}}},
+                    {"name": "RAG_TOP_K", "value": "5"},
+                    {"name": "LOG_FORMAT", "value": "json"},
+                    fieldenv("POD_NAME", "metadata.name")],
+            "resources": {"limits": {"cpu": "1", "memory": "1Gi"},
+                          "requests": {"cpu": "250m", "memory": "512Mi"}},
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "livenessProbe": probe("/health", "http", 15),
+            "readinessProbe": probe("/health", "http", 5),
+            "securityContext": restricted}],
+            lab_labels("backend", "3.1.7"), lab_ann(8000),
+            volumes=[{"name": "tmp", "emptyDir": {}}],
+            created=born + 38 * 86400 + 7400, cpu_use_m=35, mem_use_ki=301540))
+        T.append(Template("models", "models", "ReplicaSet", [{
+            "name": "ollama", "image": "ollama/ollama:0.6.2",
+            "ports": [{"name": "http", "containerPort": 11434, "protocol": "TCP"}],
+            "env": [{"name": "OLLAMA_HOST", "value": "0.0.0.0:11434"},
+                    {"name": "OLLAMA_KEEP_ALIVE", "value": "24h"},
+                    {"name": "OLLAMA_MAX_LOADED_MODELS", "value": "2"},
+                    {"name": "OLLAMA_NUM_PARALLEL", "value": "2"},
+                    {"name": "OLLAMA_INTEL_GPU", "value": "1"}],
+            "resources": {"limits": {"gpu.intel.com/i915": "1", "memory": "32Gi"},
+                          "requests": {"cpu": "4", "gpu.intel.com/i915": "1", "memory": "16Gi"}},
+            "volumeMounts": [{"name": "models", "mountPath": "/root/.ollama"},
+                             {"name": "dri", "mountPath": "/dev/dri"}],
+            "livenessProbe": probe("/api/version", "http", 30),
+            "readinessProbe": probe("/api/tags", "http", 10)}],
+            {"app.kubernetes.io/name": "models", "app.kubernetes.io/part-of": "lab",
+             "app.kubernetes.io/component": "inference"},
+            {"kubectl.kubernetes.io/restartedAt": rfc3339(born + 40 * 86400)},
+            volumes=[{"name": "models", "persistentVolumeClaim": {"claimName": "ollama-models"}},
+                     {"name": "dri", "hostPath": {"path": "/dev/dri", "type": "Directory"}}],
+            node_selector={"intel.feature.node.kubernetes.io/gpu": "true"},
+            created=born + 40 * 86400, cpu_use_m=1450, mem_use_ki=14123008))
+        T.append(Template("kube-system", "coredns", "ReplicaSet", [{
+            "name": "coredns", "image": "registry.k8s.io/coredns/coredns:v1.11.3",
+            "args": ["-conf", "/etc/coredns/Corefile"],
+            "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                      {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": 9153, "protocol": "TCP"}],
+            "resources": {"limits": {"memory": "170Mi"}, "requests": {"cpu": "100m", "memory": "70Mi"}},
+            "volumeMounts": [{"name": "config-volume", "readOnly": True, "mountPath": "/etc/coredns"}],
+            "livenessProbe": dict(probe("/health", 8080, 60), timeoutSeconds=5, failureThreshold=5),
+            "readinessProbe": probe("/ready", 8181, 0),
+            "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+                                "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}}],
+            {"k8s-app": "kube-dns"}, {},
+            volumes=[{"name": "config-volume", "configMap": {"name": "coredns", "items": [
+                {"key": "Corefile", "path": "Corefile"}], "defaultMode": 420}}],
+            priority_class="system-cluster-critical", priority=2000000000, service_account="coredns",
+            dns_policy="Default",
+            tolerations_extra=[{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                               {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+            created=born + 60, cpu_use_m=3, mem_use_ki=19876))
+        static_ann = lambda h: {"kubernetes.io/config.hash": h, "kubernetes.io/config.mirror": h,  # noqa: E731
+                                "kubernetes.io/config.seen": rfc3339(born - 20) .replace("Z", ".183422151Z"),
+                                "kubernetes.io/config.source": "file"}
+        etcd_ann = static_ann("5d1f0c4bf0b1f0b4e3a1c9d2e7f8a6b5")
+        etcd_ann["kubeadm.kubernetes.io/etcd.advertise-client-urls"] = "https://10.10.0.11:2379"
+        T.append(Template("kube-system", "etcd", "Node", [{
+            "name": "etcd", "image": "registry.k8s.io/etcd:3.5.16-0",
+            "command": ["etcd", "--advertise-client-urls=https://10.10.0.11:2379",
+                        "--cert-file=/etc/kubernetes/pki/etcd/server.crt", "--client-cert-auth=true",
+                        "--data-dir=/var/lib/etcd", "--experimental-initial-corrupt-check=true",
+                        "--experimental-watch-progress-notify-interval=5s",
+                        "--initial-advertise-peer-urls=https://10.10.0.11:2380",
+                        "--initial-cluster=k8s-node-a=https://10.10.0.11:2380",
+                        "--key-file=/etc/kubernetes/pki/etcd/server.key",
+                        "--listen-client-urls=https://127.0.0.1:2379,https://10.10.0.11:2379",
+                        "--listen-metrics-urls=http://127.0.0.1:2381",
+                        "--listen-peer-urls=https://10.10.0.11:2380", "--name=k8s-node-a",
+                        "--peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt", "--peer-client-cert-auth=true",
+                        "--peer-key-file=/etc/kubernetes/pki/etcd/peer.key",
+                        "--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt", "--snapshot-count=10000",
+                        "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt"],
+            "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}},
+            "volumeMounts": [{"name": "etcd-data", "mountPath": "/var/lib/etcd"},
+                             {"name": "etcd-certs", "mountPath": "/etc/kubernetes/pki/etcd"}],
+            "livenessProbe": {"httpGet": {"path": "/livez", "port": 2381, "host": "127.0.0.1", "scheme": "HTTP"},
+                              "initialDelaySeconds": 10, "timeoutSeconds": 15, "periodSeconds": 10,
+                              "successThreshold": 1, "failureThreshold": 8}}],
+            {"component": "etcd", "tier": "control-plane"}, etcd_ann,
+            volumes=[{"name": "etcd-certs", "hostPath": {"path": "/etc/kubernetes/pki/etcd",
+                                                         "type": "DirectoryOrCreate"}},
+                     {"name": "etcd-data", "hostPath": {"path": "/var/lib/etcd", "type": "DirectoryOrCreate"}}],
+            host_network=True, priority_class="system-node-critical", priority=2000001000, sa_token=False,
+            security_context={"seccompProfile": {"type": "RuntimeDefault"}}, dns_policy="ClusterFirst",
+            created=born + 8, cpu_use_m=38, mem_use_ki=98120))
+        api_ann = static_ann("9a1e2c6f7b3d4e8fa0c1b2d3e4f5a6b7")
+        api_ann["kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"] = "10.10.0.11:6443"
+        T.append(Template("kube-system", "kube-apiserver", "Node", [{
+            "name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.32.4",
+            "command": ["kube-apiserver", "--advertise-address=10.10.0.11", "--allow-privileged=true",
+                        "--authorization-mode=Node,RBAC", "--client-ca-file=/etc/kubernetes/pki/ca.crt",
+                        "--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
+                        "--etcd-servers=https://127.0.0.1:2379", "--secure-port=6443",
+                        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                        "--service-cluster-ip-range=10.96.0.0/12",
+                        "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
+                        "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key"],
+            "resources": {"requests": {"cpu": "250m"}},
+            "volumeMounts": [{"name": "ca-certs", "readOnly": True, "mountPath": "/etc/ssl/certs"},
+                             {"name": "k8s-certs", "readOnly": True, "mountPath": "/etc/kubernetes/pki"}],
+            "livenessProbe": {"httpGet": {"path": "/livez", "port": 6443, "host": "10.10.0.11", "scheme": "HTTPS"},
+                              "initialDelaySeconds": 10, "timeoutSeconds": 15, "periodSeconds": 10,
+                              "successThreshold": 1, "failureThreshold": 8}}],
+            {"component": "kube-apiserver", "tier": "control-plane"}, api_ann,
+            volumes=[{"name": "ca-certs", "hostPath": {"path": "/etc/ssl/certs", "type": "DirectoryOrCreate"}},
+                     {"name": "k8s-certs", "hostPath": {"path": "/etc/kubernetes/pki", "type": "DirectoryOrCreate"}}],
+            host_network=True, priority_class="system-node-critical", priority=2000001000, sa_token=False,
+            security_context={"seccompProfile": {"type": "RuntimeDefault"}},
+            created=born + 9, cpu_use_m=61, mem_use_ki=412332))
+        for comp, h, cpu, mem in (("kube-controller-manager", "c0ffee1d2e3f4a5b6c7d8e9f0a1b2c3d", 14, 61234),
+                                  ("kube-scheduler", "f00dbabe1a2b3c4d5e6f7a8b9c0d1e2f", 4, 28311)):
+            T.append(Template("kube-system", comp, "Node", [{
+                "name": comp, "image": "registry.k8s.io/%s:v1.32.4" % comp,
+                "command": [comp, "--authentication-kubeconfig=/etc/kubernetes/%s.conf" % comp.split("-")[-1],
+                            "--authorization-kubeconfig=/etc/kubernetes/%s.conf" % comp.split("-")[-1],
+                            "--bind-address=127.0.0.1", "--leader-elect=true"],
+                "resources": {"requests": {"cpu": "200m" if "controller" in comp else "100m"}},
+                "volumeMounts": [{"name": "kubeconfig", "readOnly": True,
+                                  "mountPath": "/etc/kubernetes/%s.conf" % comp.split("-")[-1]}],
+                "livenessProbe": {"httpGet": {"path": "/healthz", "port": 10257 if "controller" in comp else 10259,
+                                              "host": "127.0.0.1", "scheme": "HTTPS"},
+                                  "initialDelaySeconds": 10, "timeoutSeconds": 15, "periodSeconds": 10,
+                                  "successThreshold": 1, "failureThreshold": 8}}],
+                {"component": comp, "tier": "control-plane"}, static_ann(h),
+                volumes=[{"name": "kubeconfig", "hostPath": {
+                    "path": "/etc/kubernetes/%s.conf" % comp.split("-")[-1], "type": "FileOrCreate"}}],
+                host_network=True, priority_class="system-node-critical", priority=2000001000, sa_token=False,
+                security_context={"seccompProfile": {"type": "RuntimeDefault"}},
+                created=born + 9, cpu_use_m=cpu, mem_use_ki=mem))
+        T.append(Template("kube-system", "kube-proxy", "DaemonSet", [{
+            "name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.32.4",
+            "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf",
+                        "--hostname-override=$(NODE_NAME)"],
+            "env": [fieldenv("NODE_NAME", "spec.nodeName")],
+            "volumeMounts": [{"name": "kube-proxy", "mountPath": "/var/lib/kube-proxy"},
+                             {"name": "xtables-lock", "mountPath": "/run/xtables.lock"},
+                             {"name": "lib-modules", "readOnly": True, "mountPath": "/lib/modules"}],
+            "securityContext": {"privileged": True}}],
+            {"k8s-app": "kube-proxy", "controller-revision-hash": "6cf8b5d4c7", "pod-template-generation": "1"}, {},
+            volumes=[{"name": "kube-proxy", "configMap": {"name": "kube-proxy", "defaultMode": 420}},
+                     {"name": "xtables-lock", "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"}},
+                     {"name": "lib-modules", "hostPath": {"path": "/lib/modules", "type": ""}}],
+            host_network=True, priority_class="system-node-critical", priority=2000001000,
+            service_account="kube-proxy", qos="BestEffort",
+            tolerations_extra=[{"operator": "Exists"}],
+            created=born + 60, cpu_use_m=1, mem_use_ki=17333))
+        if self.metrics:
+            T.append(Template("kube-system", "metrics-server", "ReplicaSet", [{
+                "name": "metrics-server", "image": "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
+                "args": ["--cert-dir=/tmp", "--secure-port=10250",
+                         "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+                         "--kubelet-use-node-status-port", "--metric-resolution=15s", "--kubelet-insecure-tls"],
+                "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}},
+                "volumeMounts": [{"name": "tmp-dir", "mountPath": "/tmp"}],
+                "livenessProbe": dict(probe("/livez", "https", 0), httpGet={
+                    "path": "/livez", "port": "https", "scheme": "HTTPS"}),
+                "readinessProbe": dict(probe("/readyz", "https", 20), httpGet={
+                    "path": "/readyz", "port": "https", "scheme": "HTTPS"}),
+                "securityContext": restricted}],
+                {"k8s-app": "metrics-server"}, {},
+                volumes=[{"name": "tmp-dir", "emptyDir": {}}],
+                priority_class="system-cluster-critical", priority=2000000000, service_account="metrics-server",
+                created=born + 600, cpu_use_m=4, mem_use_ki=23456))
+        return T
+
+    def rebuild_pods(self, count):
+        """Make the pod set: the 17 hand-made pods (16 with --no-metrics),
+        then extra Running replicas of gateway/frontend/backend spread over
+        both nodes until there are `count` pods.  A count below the base
+        keeps the first `count` pods in creation order."""
+        rng = random.Random(self.seed)
+        born = self.cluster_born
+        t0 = self.t0
+        tpls = self._templates()
+        by = {t.name: t for t in tpls}
+        names = set()
+        for t in tpls:
+            if t.kind == "ReplicaSet":
+                t.hash = k8s_suffix(rng, 10)
+                t.owner_name = "%s-%s" % (t.name, t.hash)
+                t.owner_api = "apps/v1"
+                t.labels = dict(t.labels, **{"pod-template-hash": t.hash})
+            elif t.kind == "DaemonSet":
+                t.owner_name = t.name
+                t.owner_api = "apps/v1"
+            t.owner_uid = uid4(rng)
+        node_a, node_b = "k8s-node-a", "k8s-node-b"
+        ip_next = {node_a: 2, node_b: 2}
+
+        def pod_ip(node):
+            i = ip_next[node]
+            ip_next[node] += 1
+            base = 0 if node == node_a else 1
+            third = base + 2 * ((i - 2) // 250)
+            return "10.244.%d.%d" % (third, (i - 2) % 250 + 2)
+
+        plan = []  # (template, node, state, created)
+        plan.append((by["etcd"], node_a, "running", born + 8))
+        plan.append((by["kube-apiserver"], node_a, "running", born + 9))
+        plan.append((by["kube-controller-manager"], node_a, "running", born + 9))
+        plan.append((by["kube-scheduler"], node_a, "running", born + 9))
+        plan.append((by["kube-proxy"], node_a, "running", born + 61))
+        plan.append((by["kube-proxy"], node_b, "running", born + 1290))
+        plan.append((by["coredns"], node_a, "running", born + 64))
+        plan.append((by["coredns"], node_b, "running", born + 1301))
+        if self.metrics:
+            plan.append((by["metrics-server"], node_b, "running", born + 610))
+        plan.append((by["gateway"], node_a, "running", t0 - 3 * 86400 - 4 * 3600))
+        plan.append((by["gateway"], node_b, "running", t0 - 3 * 86400 - 4 * 3600 + 2))
+        plan.append((by["frontend"], node_a, "running", t0 - 3 * 86400 - 4 * 3600 + 40))
+        plan.append((by["frontend"], node_b, "running", t0 - 3 * 86400 - 4 * 3600 + 41))
+        plan.append((by["backend"], node_a, "running", t0 - 3 * 86400 - 4 * 3600 + 80))
+        plan.append((by["backend"], node_b, "crashloop", t0 - 2 * 3600 - 14 * 60))
+        plan.append((by["models"], node_b, "running", t0 - 86400 - 6 * 3600))
+        plan.append((by["models"], None, "pending", t0 - 86400 - 6 * 3600 + 1))
+        if count < len(plan):
+            plan = plan[:max(count, 0)]
+        extra_tpls = [by["gateway"], by["frontend"], by["backend"]]
+        for i in range(count - len(plan)):
+            plan.append((extra_tpls[i % 3], node_a if i % 2 == 0 else node_b, "running",
+                         t0 - 3 * 86400 + 30 + (i % 50000) * 0.37))
+
+        with self.lock:
+            first_rv = self.rv_counter + 1
+            rv = first_rv
+            pods = []
+            for seq, (tpl, node, state, created) in enumerate(plan):
+                p = Pod()
+                p.tpl = tpl
+                p.ns = tpl.ns
+                if tpl.kind == "Node":
+                    name = "%s-%s" % (tpl.name, node)
+                elif tpl.kind == "DaemonSet":
+                    name = "%s-%s" % (tpl.name, k8s_suffix(rng, 5))
+                else:
+                    name = "%s-%s-%s" % (tpl.name, tpl.hash, k8s_suffix(rng, 5))
+                while name in names:
+                    name = "%s-%s-%s" % (tpl.name, tpl.hash, k8s_suffix(rng, 5))
+                names.add(name)
+                p.name = name
+                p.key = p.ns + "/" + name
+                p.uid = uid4(rng)
+                rv += 1 + rng.randrange(40)
+                p.rv = rv
+                p.created = created
+                p.node = node
+                p.seq = seq
+                p.state = state
+                if node is None:
+                    p.ip = ""
+                elif tpl.host_network:
+                    p.ip = self.k8s_node_by_name[node].ip
+                else:
+                    p.ip = pod_ip(node)
+                p.started = created + 1.4 + rng.random() * 2
+                if state == "crashloop":
+                    p.restarts = 7
+                    p.last_restart = t0 - 180
+                p.cids = ["containerd://" + hexid(rng, 64) for _ in tpl.containers]
+                p.sa_vol = "kube-api-access-" + k8s_suffix(rng, 5)
+                pods.append(p)
+            self.rv_counter = rv + 17
+            ps = PodSet(pods, self.rv_counter, first_rv)
+            ps.generation = (self.podset.generation + 1) if self.podset else 1
+            self.podset = ps
+        return ps
+
+    def image_id(self, image):
+        h = "%08x" % zlib.crc32(image.encode())
+        return image.split(":")[0] + "@sha256:" + (h * 8)[:64]
