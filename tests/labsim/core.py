@@ -414,8 +414,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if reason is None:
             reason = reason_phrase(status)
         lines = ["HTTP/1.1 %d %s" % (status, reason.replace("\r", " ").replace("\n", " ")),
-                 "Date: " + formatdate(usegmt=True),
-                 "Server: " + self.version_string()]
+                 "Date: " + formatdate(usegmt=True)]
+        server = self.version_string()
+        if server:
+            lines.append("Server: " + server)
         for k, v in headers:
             lines.append("%s: %s" % (k, v))
         if chunked:
@@ -749,9 +751,7 @@ def write_file(path, data, mode=0o644):
     if isinstance(data, str):
         data = data.encode("utf-8")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fchmod(fd, mode)
-    finally:
-        os.close(fd)
+    os.fchmod(fd, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)

@@ -22,8 +22,11 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-# Kubernetes ReplicaSet / pod name suffix alphabet (k8s.io/apimachinery rand).
+# Kubernetes pod name suffix alphabet (k8s.io/apimachinery/pkg/util/rand).
 K8S_ALNUM = "bcdfghjklmnpqrstvwxz2456789"
+# pod-template-hash is rand.SafeEncodeString of a decimal number: each digit
+# maps into K8S_ALNUM, so only these ten characters occur ("7d9f8b6c5d").
+K8S_HASH_CHARS = "456789bcdf"
 
 
 def rfc3339(ts):
@@ -179,8 +182,13 @@ class Template:
         self.name = name
         self.kind = kind  # ReplicaSet | DaemonSet | Node
         self.containers = containers
-        self.labels = labels
-        self.annotations = annotations or {}
+        # Go's encoding/json writes map keys sorted; keep maps sorted here.
+        self.labels = dict(sorted(labels.items()))
+        self.annotations = dict(sorted((annotations or {}).items()))
+        for c in containers:
+            res = c.get("resources")
+            if res:
+                c["resources"] = {k: dict(sorted(v.items())) for k, v in sorted(res.items())}
         self.volumes = volumes or []
         self.host_network = host_network
         self.priority_class = priority_class
@@ -209,11 +217,13 @@ class Pod:
     (kubernetes.py) from this record and its Template."""
 
     __slots__ = ("ns", "name", "key", "uid", "rv", "created", "tpl", "node", "ip", "state",
-                 "restarts", "last_restart", "started", "cids", "sa_vol", "seq")
+                 "restarts", "last_restart", "started", "cids", "sa_vol", "seq", "md_json", "full_json")
 
     def __init__(self):
         self.restarts = 0
         self.last_restart = 0.0
+        self.md_json = None  # serialized metadata, filled on first use
+        self.full_json = None  # serialized object without kind/apiVersion
 
 
 class PodSet:
@@ -337,7 +347,7 @@ class Lab:
         if not g.running:
             return 0
         t = self.now() if t is None else t
-        return round(max(0.0005, g.cpu_level * (0.6 + 0.8 * wave("cpu%d" % g.vmid, t))), 6) + 1e-9
+        return round(max(0.0005, g.cpu_level * (0.6 + 0.8 * wave("cpu%d" % g.vmid, t))), 6)
 
     def guest_mem(self, g, t=None):
         if not g.running:
@@ -363,7 +373,7 @@ class Lab:
         for g in self.guests:
             if g.node == n.name and g.running:
                 used += self.guest_cpu(g, t) * g.cores
-        return round(min(used / n.threads, 1.0), 6) + 1e-9
+        return round(min(used / n.threads, 1.0), 6)
 
     def node_mem(self, n, t=None):
         t = self.now() if t is None else t
@@ -545,7 +555,7 @@ class Lab:
                                {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
             created=born + 60, cpu_use_m=3, mem_use_ki=19876))
         static_ann = lambda h: {"kubernetes.io/config.hash": h, "kubernetes.io/config.mirror": h,  # noqa: E731
-                                "kubernetes.io/config.seen": rfc3339(born - 20) .replace("Z", ".183422151Z"),
+                                "kubernetes.io/config.seen": rfc3339(born - 20).replace("Z", ".183422151Z"),
                                 "kubernetes.io/config.source": "file"}
         etcd_ann = static_ann("5d1f0c4bf0b1f0b4e3a1c9d2e7f8a6b5")
         etcd_ann["kubeadm.kubernetes.io/etcd.advertise-client-urls"] = "https://10.10.0.11:2379"
@@ -672,10 +682,10 @@ class Lab:
         names = set()
         for t in tpls:
             if t.kind == "ReplicaSet":
-                t.hash = k8s_suffix(rng, 10)
+                t.hash = "".join(rng.choice(K8S_HASH_CHARS) for _ in range(10))
                 t.owner_name = "%s-%s" % (t.name, t.hash)
                 t.owner_api = "apps/v1"
-                t.labels = dict(t.labels, **{"pod-template-hash": t.hash})
+                t.labels = dict(sorted(dict(t.labels, **{"pod-template-hash": t.hash}).items()))
             elif t.kind == "DaemonSet":
                 t.owner_name = t.name
                 t.owner_api = "apps/v1"

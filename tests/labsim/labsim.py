@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""labsim: the simulated lab (Proxmox VE + Kubernetes) on loopback.
+
+    python3 tests/labsim/labsim.py --dir DIR [--pods N] [--k8s-auth token|cert|exec]
+                                   [--no-metrics] [--pve-offline NODE] [--fault SPEC]...
+
+Writes TLS material, a kubeconfig, a labdeck.ini and finally DIR/state.json,
+prints "labsim ready DIR/state.json" and serves until SIGTERM/SIGINT.
+See README.md beside this file.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import core  # noqa: E402
+from core import App, b64, cert_fingerprint, write_file  # noqa: E402
+from kubernetes import Kubernetes  # noqa: E402
+from lab import Lab  # noqa: E402
+from proxmox import Proxmox  # noqa: E402
+
+PVE_TOKEN_ID = "root@pam!labdeck"
+K8S_CLIENT_CN = "labdeck-admin"
+
+EXEC_PLUGIN = r'''#!/usr/bin/env python3
+# labsim's client-go credential plugin: prints an ExecCredential and counts
+# its calls in exec-plugin.calls beside this file.
+import datetime, json, os, sys, time
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "exec-plugin.calls"), "a") as f:
+    f.write("%d %s\n" % (os.getpid(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+exp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+json.dump({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "spec": {},
+           "status": {"expirationTimestamp": exp.strftime("%Y-%m-%dT%H:%M:%SZ"), "token": TOKEN}},
+          sys.stdout)
+sys.stdout.write("\n")
+'''
+
+
+def q(s):
+    """A YAML scalar: JSON strings are valid YAML double-quoted scalars."""
+    return json.dumps(s)
+
+
+def kubeconfig_text(server, ca_pem, auth, token, other_token, exec_cmd, exec_script, client_cert, client_key,
+                    state_dir):
+    lines = [
+        "apiVersion: v1",
+        "kind: Config",
+        "preferences: {}",
+        "clusters:",
+        "- cluster:",
+        "    certificate-authority-data: " + b64(ca_pem),
+        "    server: " + q(server),
+        "  name: labsim",
+        "contexts:",
+        "- context:",
+        "    cluster: labsim",
+        "    user: labsim-admin",
+        "  name: labsim",
+        "- context:",
+        "    cluster: labsim",
+        "    namespace: lab",
+        "    user: other",
+        "  name: other",
+        "current-context: labsim",
+        "users:",
+        "- name: labsim-admin",
+        "  user:",
+    ]
+    if auth == "token":
+        lines.append("    token: " + q(token))
+    elif auth == "cert":
+        lines.append("    client-certificate-data: " + b64(client_cert))
+        lines.append("    client-key-data: " + b64(client_key))
+    else:
+        lines += [
+            "    exec:",
+            "      apiVersion: client.authentication.k8s.io/v1beta1",
+            "      command: " + q(exec_cmd),
+            "      args:",
+            "      - " + q(exec_script),
+            "      env:",
+            "      - name: LABSIM_DIR",
+            "        value: " + q(state_dir),
+            "      interactiveMode: Never",
+            "      provideClusterInfo: false",
+        ]
+    lines += [
+        "- name: other",
+        "  user:",
+        "    token: " + q(other_token),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="labsim", description="Simulated Proxmox VE + Kubernetes lab on loopback.")
+    ap.add_argument("--dir", required=True, help="state directory (created if missing)")
+    ap.add_argument("--pods", type=int, default=None, help="total number of pods (default %d)" % Lab.BASE_PODS)
+    ap.add_argument("--k8s-auth", choices=("token", "cert", "exec"), default="token")
+    ap.add_argument("--no-metrics", action="store_true", help="no metrics-server (metrics.k8s.io answers 404)")
+    ap.add_argument("--pve-offline", action="append", default=[], metavar="NODE",
+                    help="Proxmox node shown offline (repeatable)")
+    ap.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                    help="backend:kind[:key=val,...][@/path/prefix][#count] (repeatable)")
+    args = ap.parse_args(argv)
+
+    d = os.path.abspath(args.dir)
+    os.makedirs(d, exist_ok=True)
+    faults = []
+    for spec in args.fault:
+        try:
+            faults.append(core.parse_fault_spec(spec))
+        except ValueError as e:
+            ap.error(str(e))
+    if args.pods is not None and args.pods < 0:
+        ap.error("--pods must be >= 0")
+
+    lab = Lab(pods=args.pods, metrics=not args.no_metrics)
+    for n in args.pve_offline:
+        if n not in lab.pve_node_by_name:
+            ap.error("--pve-offline: unknown node %r (pve-a, pve-b)" % n)
+        lab.pve_offline.add(n)
+
+    P = lambda name: os.path.join(d, name)  # noqa: E731
+    # Proxmox: a self-signed node certificate (CA:TRUE, so it doubles as ca_file).
+    core.make_self_signed(P("pve-cert.pem"), P("pve-key.pem"),
+                          "/OU=PVE Cluster Node/O=Proxmox Virtual Environment/CN=pve-a.lab")
+    pve_fp = cert_fingerprint(P("pve-cert.pem"))
+    lab.pve_node_by_name["pve-a"].ssl_fingerprint = pve_fp
+    fp_b = secrets.token_hex(32).upper()
+    lab.pve_node_by_name["pve-b"].ssl_fingerprint = ":".join(fp_b[i:i + 2] for i in range(0, 64, 2))
+    # Kubernetes: a CA, the apiserver cert, and (cert auth) a client cert.
+    core.make_ca(P("k8s-ca.pem"), P("k8s-ca-key.pem"), "/CN=kubernetes")
+    core.make_signed(P("k8s-server.pem"), P("k8s-server-key.pem"), "/CN=kube-apiserver",
+                     P("k8s-ca.pem"), P("k8s-ca-key.pem"), server=True)
+    client_cert = client_key = b""
+    if args.k8s_auth == "cert":
+        core.make_signed(P("k8s-client.pem"), P("k8s-client-key.pem"),
+                         "/O=system:masters/CN=" + K8S_CLIENT_CN, P("k8s-ca.pem"), P("k8s-ca-key.pem"),
+                         server=False)
+        with open(P("k8s-client.pem"), "rb") as f:
+            client_cert = f.read()
+        with open(P("k8s-client-key.pem"), "rb") as f:
+            client_key = f.read()
+
+    pve_secret = str(uuid.uuid4())
+    k8s_token = "labsim." + secrets.token_hex(16)
+    exec_token = "labsim-exec." + secrets.token_hex(16)
+    other_token = "labsim-other." + secrets.token_hex(16)
+    tokens = {k8s_token}
+    if args.k8s_auth == "exec":
+        tokens.add(exec_token)
+
+    app = App()
+    for f in faults:
+        app.faults.add(f)
+    pve = Proxmox(lab, PVE_TOKEN_ID, pve_secret)
+    k8s = Kubernetes(lab, tokens, client_cn=K8S_CLIENT_CN if args.k8s_auth == "cert" else None)
+    pve_port = app.add_backend(pve, core.server_context(P("pve-cert.pem"), P("pve-key.pem")))
+    k8s_port = app.add_backend(k8s, core.server_context(
+        P("k8s-server.pem"), P("k8s-server-key.pem"),
+        client_ca=P("k8s-ca.pem") if args.k8s_auth == "cert" else None))
+    admin_port = app.add_admin()
+    pve_url = "https://127.0.0.1:%d" % pve_port
+    k8s_url = "https://127.0.0.1:%d" % k8s_port
+
+    with open(P("k8s-ca.pem"), "rb") as f:
+        ca_pem = f.read()
+    if args.k8s_auth == "exec":
+        write_file(P("exec-plugin.py"), EXEC_PLUGIN.replace("TOKEN", json.dumps(exec_token)), 0o700)
+    write_file(P("kubeconfig"), kubeconfig_text(k8s_url, ca_pem, args.k8s_auth, k8s_token, other_token,
+                                                sys.executable, P("exec-plugin.py"), client_cert, client_key, d),
+               0o600)
+    write_file(P("pve-token"), pve_secret + "\n", 0o600)
+    write_file(P("labdeck.ini"), "\n".join([
+        "; written by labsim for the lab in " + d,
+        "[proxmox]",
+        "url = " + pve_url,
+        "token_id = " + PVE_TOKEN_ID,
+        "token_secret_file = " + P("pve-token"),
+        "ca_file = " + P("pve-cert.pem"),
+        "",
+        "[kubernetes]",
+        "kubeconfig = " + P("kubeconfig"),
+        "",
+    ]), 0o600)
+
+    state = {
+        "pid": os.getpid(),
+        "proxmox": {"url": pve_url, "port": pve_port},
+        "kubernetes": {"url": k8s_url, "port": k8s_port},
+        "admin": {"url": "http://127.0.0.1:%d" % admin_port, "port": admin_port},
+        "pve_fingerprint": pve_fp,
+        "pve_token_id": PVE_TOKEN_ID,
+        "pve_token_secret": pve_secret,
+        "k8s_auth": args.k8s_auth,
+        "k8s_token": k8s_token,
+        "k8s_other_token": other_token,
+        "kubeconfig": P("kubeconfig"),
+        "config": P("labdeck.ini"),
+        "pods": len(lab.podset.pods),
+        "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if args.k8s_auth == "exec":
+        state["k8s_exec_token"] = exec_token
+    app.state = state
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    app.start()
+    k8s.warm()
+    write_file(P("state.json"), json.dumps(state, indent=2) + "\n", 0o600)
+    sys.stdout.write("labsim ready %s\n" % P("state.json"))
+    sys.stdout.flush()
+    while not stop.wait(0.5):
+        pass
+    app.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
