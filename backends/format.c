@@ -84,5 +84,9 @@ void format_usage(int64_t used, int64_t total, char *out, size_t size)
 	for (int i = 0; i < u; i++) {
 		uu /= 1024;
 	}
-	snprintf(out, size, "%.1f/%.0f%s", uu, t, units[u]);
+	if (fabs(t - round(t)) < 0.05) {
+		snprintf(out, size, "%.1f/%.0f%s", uu, t, units[u]);
+	} else {
+		snprintf(out, size, "%.1f/%.1f%s", uu, t, units[u]);
+	}
 }

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -164,14 +165,13 @@ static void easy_release(struct http_request *req)
 		curl_easy_cleanup(req->easy);
 		req->easy = NULL;
 	}
-	curl_slist_free_all(req->headers);
-	req->headers = NULL;
 }
 
 static void request_free(struct http_request *req)
 {
 	struct http *h = req->h;
 	easy_release(req);
+	curl_slist_free_all(req->headers);
 	if (req->timer) {
 		event_free(req->timer);
 	}
@@ -372,11 +372,6 @@ static void attempt_finished(struct http_request *req, CURLcode rc)
 				delay = (long)(req->resp.retry_after * 1000);
 			}
 		}
-		if (status == 429 && req->resp.retry_after >= 0) {
-			size_t n = strlen(e.msg);
-			snprintf(e.msg + n, sizeof(e.msg) - n, "; the server asks to retry after %.0f s",
-				 req->resp.retry_after);
-		}
 	} else if (req->stopped_by_chunk) {
 		err_set(&e, ERR_CANCELLED, 0, "%s: stream stopped", req->backend);
 	} else if (req->too_large) {
@@ -566,4 +561,18 @@ void http_status_error(struct err *err, const char *backend, long status, const 
 	}
 	err_set(err, code, status, "%s: %ld %s%s", backend, status,
 		detail && *detail ? detail : "error", hint);
+}
+
+bool http_failed_with_status(const struct http_response *resp)
+{
+	return resp && resp->status > 0 && (resp->status < 200 || resp->status >= 300);
+}
+
+void http_append_retry_after(struct err *err, const struct http_response *resp)
+{
+	if (resp && resp->retry_after >= 0 && (resp->status == 429 || resp->status == 503)) {
+		size_t n = strlen(err->msg);
+		snprintf(err->msg + n, sizeof(err->msg) - n, "; the server asks to retry after %.0f s",
+			 resp->retry_after);
+	}
 }

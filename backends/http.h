@@ -80,4 +80,10 @@ int http_pending(struct http *h);
  * 429 → ERR_RATE_LIMIT, 5xx → ERR_SERVER, other 4xx → ERR_REJECTED) with "backend: STATUS text". */
 void http_status_error(struct err *err, const char *backend, long status, const char *detail);
 
+/* http_failed_with_status: the server answered, with a non-2xx status (as opposed to a transport
+ * failure, where the error itself says what happened). */
+bool http_failed_with_status(const struct http_response *resp);
+/* http_append_retry_after adds "; the server asks to retry after N s" for a 429/503 that said so. */
+void http_append_retry_after(struct err *err, const struct http_response *resp);
+
 #endif

@@ -183,11 +183,11 @@ static void ensure_loaded(struct k8s *k)
 static void k8s_error(struct k8s *k, struct err *out, const struct http_response *resp,
 		      const struct err *err, const char *what)
 {
-	long status = resp ? resp->status : 0;
-	if (status == 0) {
+	if (!http_failed_with_status(resp)) {
 		*out = *err;
 		return;
 	}
+	long status = resp->status;
 	struct k8s_status st = {0};
 	bool has_status = resp->len && k8s_parse_status(resp->body, resp->len, &st);
 	const char *msg = has_status && st.message ? st.message
@@ -205,6 +205,7 @@ static void k8s_error(struct k8s *k, struct err *out, const struct http_response
 		size_t n = strlen(out->msg);
 		snprintf(out->msg + n, sizeof(out->msg) - n, " (%s)", what);
 	}
+	http_append_retry_after(out, resp);
 	k8s_status_finish(&st);
 }
 
@@ -232,6 +233,15 @@ static struct http_request *k8s_get(struct k8s_op *op, const char *path_and_quer
 	struct http_request *req = http_start(k->http, &o);
 	free(url);
 	return req;
+}
+
+/* A parser's complaint, said as the backend's. */
+static void parse_error(struct err *e, const char *what)
+{
+	char msg[sizeof(e->msg)];
+	snprintf(msg, sizeof(msg), "kubernetes: malformed answer to %s: %s", what, e->msg);
+	memcpy(e->msg, msg, sizeof(msg));
+	e->code = ERR_MALFORMED;
 }
 
 /* --- nodes --- */
@@ -274,8 +284,7 @@ static void on_nodes(void *ud, struct http_response *resp, const struct err *err
 		k8s_error(op->k, &e, resp, err, "list nodes");
 	} else if (!k8s_parse_nodes(resp->body, resp->len, now_wall(), &op->nodes.nodes,
 				    &op->nodes.extras, &e)) {
-		size_t n = strlen(e.msg);
-		snprintf(e.msg + n, sizeof(e.msg) - n, " (kubernetes /api/v1/nodes)");
+		parse_error(&e, "/api/v1/nodes");
 	}
 	if (e.code != ERR_NONE) {
 		op->nodes.failed = true;
@@ -346,8 +355,7 @@ static void on_pods_page(void *ud, struct http_response *resp, const struct err 
 				return;
 			}
 		} else {
-			size_t n = strlen(e.msg);
-			snprintf(e.msg + n, sizeof(e.msg) - n, " (kubernetes pod list)");
+			parse_error(&e, "the pod list");
 		}
 	}
 	if (e.code != ERR_NONE) {

@@ -72,12 +72,11 @@ void pve_destroy(struct pve *p)
 void pve_error_from_response(struct err *out, const struct http_response *resp,
 			     const struct err *err, const char *what)
 {
-	long status = resp ? resp->status : 0;
-	if (status == 0 || err->code == ERR_TLS || err->code == ERR_TIMEOUT ||
-	    err->code == ERR_TOO_LARGE) {
+	if (!http_failed_with_status(resp)) {
 		*out = *err;
 		return;
 	}
+	long status = resp->status;
 	char *detail = resp->len ? pve_error_message(resp->body, resp->len) : NULL;
 	const char *reason = detail ? detail : (resp->reason ? resp->reason : "error");
 	if (status == 401) {
@@ -103,7 +102,18 @@ void pve_error_from_response(struct err *out, const struct http_response *resp,
 		size_t n = strlen(out->msg);
 		snprintf(out->msg + n, sizeof(out->msg) - n, " (%s)", what);
 	}
+	http_append_retry_after(out, resp);
 	free(detail);
+}
+
+/* A parser's complaint, said as the backend's: "proxmox: malformed answer to X: ...". */
+static void parse_error(struct err *e, const char *what)
+{
+	char msg[sizeof(e->msg)];
+	snprintf(msg, sizeof(msg), "proxmox: malformed answer to %s: %s (is url the Proxmox API?)",
+		 what, e->msg);
+	memcpy(e->msg, msg, sizeof(msg));
+	e->code = ERR_MALFORMED;
 }
 
 static void op_finish_if_done(struct pve_op *op)
@@ -135,8 +145,7 @@ static void on_sub_done(void *ud, struct http_response *resp, const struct err *
 			snprintf(what, sizeof(what), "node %s status", row->name);
 			pve_error_from_response(&e, resp, err, what);
 		} else if (!pve_parse_node_status(resp->body, resp->len, row, &e)) {
-			size_t n = strlen(e.msg);
-			snprintf(e.msg + n, sizeof(e.msg) - n, " (proxmox node %s status)", row->name);
+			parse_error(&e, "node status");
 		}
 	} else {
 		struct guest_row *row = &op->st.guests.items[sub->index];
@@ -145,8 +154,7 @@ static void on_sub_done(void *ud, struct http_response *resp, const struct err *
 			snprintf(what, sizeof(what), "guest %d config", row->vmid);
 			pve_error_from_response(&e, resp, err, what);
 		} else if (!pve_parse_guest_config(resp->body, resp->len, row, &e)) {
-			size_t n = strlen(e.msg);
-			snprintf(e.msg + n, sizeof(e.msg) - n, " (proxmox guest %d config)", row->vmid);
+			parse_error(&e, "guest config");
 		}
 	}
 	if (e.code != ERR_NONE) {
@@ -220,9 +228,7 @@ static void on_resources(void *ud, struct http_response *resp, const struct err 
 			free(node);
 		}
 	} else {
-		size_t n = strlen(e.msg);
-		snprintf(e.msg + n, sizeof(e.msg) - n,
-			 " (proxmox /cluster/resources: is url the Proxmox API?)");
+		parse_error(&e, "/cluster/resources");
 	}
 	if (e.code != ERR_NONE) {
 		op->st.failed = true;

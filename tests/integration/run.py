@@ -101,11 +101,12 @@ def nodes_json_shape(lab):
             check(key in n, "key %s in %s" % (key, n["name"]))
     a = nodes["pve-a"]
     check(a["source"] == "proxmox" and a["status"] == "online", "pve-a online", a)
-    check(a["mem_total"] == 32 * 2**30, "pve-a has 32 GiB", a)
+    # Proxmox reports what the kernel sees: a little under the nominal 32 GiB.
+    check(30 * 2**30 < a["mem_total"] <= 32 * 2**30, "pve-a has ~32 GiB", a)
     check(0.0 <= a["cpu"] <= 1.0, "cpu is a fraction", a)
     check(isinstance(a["uptime"], int) and a["uptime"] > 0, "uptime seconds", a)
     b = nodes["pve-b"]
-    check(b["mem_total"] == 64 * 2**30, "pve-b has 64 GiB", b)
+    check(60 * 2**30 < b["mem_total"] <= 64 * 2**30, "pve-b has ~64 GiB", b)
     k = nodes["k8s-node-a"]
     check(k["source"] == "kubernetes" and k["status"] == "Ready", "k8s node Ready", k)
     check(k["cpu"] is not None and 0.0 <= k["cpu"] <= 1.0, "metrics give cpu", k)
@@ -209,6 +210,7 @@ def requests_look_right(lab):
 
 @test
 def pagination_and_expired_continue(lab):
+    before = len(run("pods", "--json", config=lab.config).json()["pods"])
     lab._admin("POST", "/pods", {"count": 1200})
     try:
         lab.clear()
@@ -227,7 +229,7 @@ def pagination_and_expired_continue(lab):
         check(len({(p["namespace"], p["name"]) for p in pods}) == 1200, "no duplicates", None)
     finally:
         lab.clear()
-        lab._admin("POST", "/pods", {"count": 0})
+        lab._admin("POST", "/pods", {"count": before})
 
 
 # --- faults: clear error, right exit status, the other backend still shown ---------------------
