@@ -11,13 +11,14 @@
 /* TLS settings shared by every HTTPS backend. */
 struct config_tls {
 	char *ca_file;     /* expanded path or NULL */
-	char *fingerprint; /* normalised "AA:BB:..." (upper-case, 32 colon-separated bytes) or NULL */
+	char *fingerprint; /* normalised "AA:BB:..." (upper-case, 32 colon-separated bytes) or NULL
+	                    */
 	bool insecure;
 };
 
 struct config_ui {
-	char *theme;  /* default "default" */
-	int refresh;  /* seconds, default 5, 1..3600 */
+	char *theme; /* default "default" */
+	int refresh; /* seconds, default 5, 1..3600 */
 	bool readonly;
 };
 
@@ -30,7 +31,7 @@ struct config_proxmox {
 };
 
 struct config_kubernetes {
-	bool configured; /* section present (kubeconfig may still come from defaults) */
+	bool configured;  /* section present (kubeconfig may still come from defaults) */
 	char *kubeconfig; /* explicit path or NULL: then $KUBECONFIG, then ~/.kube/config */
 	char *context;    /* NULL: current-context */
 	char *namespace_; /* NULL: all namespaces */
@@ -99,8 +100,8 @@ struct config_ssh_command {
 struct config_ssh_host {
 	char *name; /* the quoted word of [ssh "name"] */
 	char *host;
-	int port;   /* default 22 */
-	char *user; /* default $USER */
+	int port;          /* default 22 */
+	char *user;        /* default $USER */
 	char *identity;    /* expanded; NULL: ssh agent */
 	char *known_hosts; /* expanded; default ~/.ssh/known_hosts */
 	struct config_ssh_command *commands;

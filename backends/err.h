@@ -38,12 +38,13 @@ struct err {
 
 /* err_set fills err (if not NULL) and returns false, so `return err_set(...)` reads well. */
 bool err_set(struct err *err, enum err_code code, long http_status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 void err_clear(struct err *err);
 const char *err_code_name(enum err_code code);
 /* err_exit_status maps a code to SPEC.md §3's exit statuses. */
 int err_exit_status(enum err_code code);
-/* err_worse: the exit status that wins when several backends fail (auth > unreachable > refused). */
+/* err_worse: the exit status that wins when several backends fail (auth > unreachable > refused).
+ */
 int err_worse_exit(int a, int b);
 
 /* A list of errors from one backend operation that still produced data (a node that did not

@@ -84,9 +84,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct err e;
 	if (r->spawn_errno) {
 		err_set(&e, ERR_CONFIG, 0,
-			"kubernetes: cannot run exec credential plugin '%s': %s (is it installed and on "
-			"PATH?)",
-			r->command, strerror(r->spawn_errno));
+		        "kubernetes: cannot run exec credential plugin '%s': %s (is it installed "
+		        "and on "
+		        "PATH?)",
+		        r->command, strerror(r->spawn_errno));
 		finish(r, &e);
 		return;
 	}
@@ -97,10 +98,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			finish(r, NULL);
 		} else {
 			err_set(&e, ERR_AUTH, 0,
-				"kubernetes: exec credential plugin '%s' failed (%s %d): %s", r->command,
-				WIFEXITED(status) ? "exit status" : "signal",
-				WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-				last_line(&r->errout));
+			        "kubernetes: exec credential plugin '%s' failed (%s %d): %s",
+			        r->command, WIFEXITED(status) ? "exit status" : "signal",
+			        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+			        last_line(&r->errout));
 			finish(r, &e);
 		}
 		return;
@@ -109,9 +110,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		kill(r->pid, SIGKILL);
 		waitpid(r->pid, &status, 0);
 		err_set(&e, ERR_TIMEOUT, 0,
-			"kubernetes: exec credential plugin '%s' did not finish in time; run it by hand "
-			"to see why",
-			r->command);
+		        "kubernetes: exec credential plugin '%s' did not finish in time; run it by "
+		        "hand "
+		        "to see why",
+		        r->command);
 		finish(r, &e);
 		return;
 	}
@@ -151,9 +153,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct exec_run *exec_run_start(struct event_base *base, const char *command,
-				char *const *args, char *const *env, long timeout_ms,
-				exec_run_fn cb, void *ud)
+struct exec_run *exec_run_start(struct event_base *base, const char *command, char *const *args,
+                                char *const *env, long timeout_ms, exec_run_fn cb, void *ud)
 {
 	struct exec_run *r = xcalloc(1, sizeof(*r));
 	r->base = base;
@@ -188,8 +189,9 @@ struct exec_run *exec_run_start(struct event_base *base, const char *command,
 		envp[nenv + i] = env[i];
 	}
 	/* What client-go tells a plugin: no terminal to ask questions on. */
-	envp[nenv + nextra] = "KUBERNETES_EXEC_INFO={\"apiVersion\":\"client.authentication.k8s.io/"
-			      "v1beta1\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}";
+	envp[nenv + nextra] =
+	        "KUBERNETES_EXEC_INFO={\"apiVersion\":\"client.authentication.k8s.io/"
+	        "v1beta1\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}";
 
 	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
 	posix_spawn_file_actions_t fa;

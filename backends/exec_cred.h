@@ -16,9 +16,8 @@ typedef void (*exec_run_fn)(void *ud, const char *out, size_t len, const struct 
 
 /* exec_run_start runs command with args (NULL-terminated, without argv[0]) and extra environment
  * entries "NAME=value" added to ours. It is killed after timeout_ms. */
-struct exec_run *exec_run_start(struct event_base *base, const char *command,
-				char *const *args, char *const *env, long timeout_ms,
-				exec_run_fn cb, void *ud);
+struct exec_run *exec_run_start(struct event_base *base, const char *command, char *const *args,
+                                char *const *env, long timeout_ms, exec_run_fn cb, void *ud);
 /* exec_run_cancel kills the child; the callback is not called. */
 void exec_run_cancel(struct exec_run *r);
 

@@ -71,7 +71,8 @@ struct sock_watch {
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct http *h = arg;
-	int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	int flags =
+	        (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
 	int running = 0;
 	curl_multi_socket_action(h->multi, fd, flags, &running);
 	check_multi_info(h);
@@ -91,7 +92,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
 		return 0;
 	}
 	short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-		     (what & CURL_POLL_OUT ? EV_WRITE : 0);
+	             (what & CURL_POLL_OUT ? EV_WRITE : 0);
 	if (!w) {
 		w = xcalloc(1, sizeof(*w));
 		w->h = h;
@@ -335,7 +336,8 @@ static long backoff_ms(int attempt)
 	if (base > BACKOFF_CAP_MS) {
 		base = BACKOFF_CAP_MS;
 	}
-	/* Full jitter over the upper half, so clients that failed together do not return together. */
+	/* Full jitter over the upper half, so clients that failed together do not return together.
+	 */
 	return base / 2 + (long)(arc4random_uniform((uint32_t)(base / 2 + 1)));
 }
 
@@ -376,41 +378,44 @@ static void attempt_finished(struct http_request *req, CURLcode rc)
 		err_set(&e, ERR_CANCELLED, 0, "%s: stream stopped", req->backend);
 	} else if (req->too_large) {
 		err_set(&e, ERR_TOO_LARGE, status,
-			"%s: answer from %s is larger than %zu MiB; refused", req->backend, req->url,
-			req->max_body >> 20);
+		        "%s: answer from %s is larger than %zu MiB; refused", req->backend,
+		        req->url, req->max_body >> 20);
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		if (req->idle_timeout_ms > 0 && req->timeout_ms < 0) {
 			err_set(&e, ERR_TIMEOUT, 0, "%s: no data from %s for %ld s (stalled)",
-				req->backend, req->url, req->idle_timeout_ms / 1000);
+			        req->backend, req->url, req->idle_timeout_ms / 1000);
 		} else {
 			err_set(&e, ERR_TIMEOUT, 0, "%s: %s did not answer within %.1f s: %s",
-				req->backend, req->url, req->timeout_ms / 1000.0, req->errbuf);
+			        req->backend, req->url, req->timeout_ms / 1000.0, req->errbuf);
 		}
 	} else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
-		   rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM) {
+	           rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM) {
 		char why[440];
-		tls_describe_failure(&req->tls_state, req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc),
-				     why, sizeof(why));
+		tls_describe_failure(&req->tls_state,
+		                     req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc), why,
+		                     sizeof(why));
 		err_set(&e, ERR_TLS, 0, "%s: %s", req->backend, why);
 	} else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
-		err_set(&e, ERR_NETWORK, 0, "%s: cannot resolve host in %s: check the url", req->backend,
-			req->url);
+		err_set(&e, ERR_NETWORK, 0, "%s: cannot resolve host in %s: check the url",
+		        req->backend, req->url);
 	} else if (rc == CURLE_COULDNT_CONNECT) {
-		err_set(&e, ERR_NETWORK, 0, "%s: cannot connect to %s (%s): is it running and reachable?",
-			req->backend, req->url, req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc));
+		err_set(&e, ERR_NETWORK, 0,
+		        "%s: cannot connect to %s (%s): is it running and reachable?", req->backend,
+		        req->url, req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc));
 		retryable = true;
 	} else if (rc == CURLE_PARTIAL_FILE) {
 		err_set(&e, ERR_NETWORK, status, "%s: answer from %s was cut short", req->backend,
-			req->url);
+		        req->url);
 		retryable = true;
 	} else {
 		err_set(&e, ERR_NETWORK, status, "%s: %s: %s", req->backend, req->url,
-			req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc));
-		retryable = rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR;
+		        req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc));
+		retryable =
+		        rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR;
 	}
 
 	bool may_retry = retryable && is_idempotent(req->method) && req->streamed == 0 &&
-			 req->resp.attempts <= req->max_retries;
+	                 req->resp.attempts <= req->max_retries;
 	if (may_retry) {
 		buf_finish(&req->body_in);
 		int attempts = req->resp.attempts;
@@ -474,8 +479,8 @@ static bool begin_attempt(struct http_request *req)
 	tls_apply(easy, &req->tls, &req->tls_state);
 	CURLMcode mc = curl_multi_add_handle(req->h->multi, easy);
 	if (mc != CURLM_OK) {
-		err_set(&req->start_err, ERR_NETWORK, 0, "%s: cannot start request: %s", req->backend,
-			curl_multi_strerror(mc));
+		err_set(&req->start_err, ERR_NETWORK, 0, "%s: cannot start request: %s",
+		        req->backend, curl_multi_strerror(mc));
 		curl_easy_cleanup(easy);
 		req->easy = NULL;
 		schedule(req, 0);
@@ -514,7 +519,8 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 		req->tls.ca_file = req->tls_strings[0] = dup_or_null(o->tls->ca_file);
 		req->tls.ca_pem = req->tls_strings[1] = dup_or_null(o->tls->ca_pem);
 		req->tls.fingerprint = req->tls_strings[2] = dup_or_null(o->tls->fingerprint);
-		req->tls.client_cert_pem = req->tls_strings[3] = dup_or_null(o->tls->client_cert_pem);
+		req->tls.client_cert_pem = req->tls_strings[3] =
+		        dup_or_null(o->tls->client_cert_pem);
 		req->tls.client_key_pem = req->tls_strings[4] = dup_or_null(o->tls->client_key_pem);
 	}
 	for (const char *const *hd = o->headers; hd && *hd; hd++) {
@@ -522,7 +528,8 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 	}
 	/* libcurl would send "Expect: 100-continue" for larger bodies: one round trip wasted. */
 	req->headers = curl_slist_append(req->headers, "Expect:");
-	req->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_MS;
+	req->connect_timeout_ms =
+	        o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_MS;
 	req->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : h->default_timeout_ms;
 	req->idle_timeout_ms = o->idle_timeout_ms;
 	req->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
@@ -533,8 +540,8 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 	buf_init(&req->body_in);
 	response_reset(&req->resp);
 	if (!str_has_prefix(req->url, "http://") && !str_has_prefix(req->url, "https://")) {
-		err_set(&req->start_err, ERR_CONFIG, 0, "%s: url '%s' must start with https:// or http://",
-			req->backend, req->url);
+		err_set(&req->start_err, ERR_CONFIG, 0,
+		        "%s: url '%s' must start with https:// or http://", req->backend, req->url);
 		schedule(req, 0);
 		return req;
 	}
@@ -560,7 +567,7 @@ void http_status_error(struct err *err, const char *backend, long status, const 
 		code = ERR_SERVER;
 	}
 	err_set(err, code, status, "%s: %ld %s%s", backend, status,
-		detail && *detail ? detail : "error", hint);
+	        detail && *detail ? detail : "error", hint);
 }
 
 bool http_failed_with_status(const struct http_response *resp)
@@ -572,7 +579,7 @@ void http_append_retry_after(struct err *err, const struct http_response *resp)
 {
 	if (resp && resp->retry_after >= 0 && (resp->status == 429 || resp->status == 503)) {
 		size_t n = strlen(err->msg);
-		snprintf(err->msg + n, sizeof(err->msg) - n, "; the server asks to retry after %.0f s",
-			 resp->retry_after);
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+		         "; the server asks to retry after %.0f s", resp->retry_after);
 	}
 }

@@ -25,13 +25,13 @@ struct http_tls {
 };
 
 struct http_response {
-	long status;         /* HTTP status, 0 when none arrived */
-	char *reason;        /* the status line's reason phrase ("authentication failure") or NULL */
-	char *body;          /* NUL-terminated; empty when streamed */
+	long status;  /* HTTP status, 0 when none arrived */
+	char *reason; /* the status line's reason phrase ("authentication failure") or NULL */
+	char *body;   /* NUL-terminated; empty when streamed */
 	size_t len;
-	char *content_type;  /* or NULL */
-	double retry_after;  /* seconds from Retry-After, -1 when absent */
-	int attempts;        /* how many tries it took */
+	char *content_type; /* or NULL */
+	double retry_after; /* seconds from Retry-After, -1 when absent */
+	int attempts;       /* how many tries it took */
 };
 
 /* Called with each piece of the body as it arrives (streaming); return false to stop (the request
@@ -44,18 +44,18 @@ typedef bool (*http_chunk_fn)(void *ud, const char *data, size_t len);
 typedef void (*http_done_fn)(void *ud, struct http_response *resp, const struct err *err);
 
 struct http_request_opts {
-	const char *backend;   /* "proxmox", used in messages */
-	const char *method;    /* NULL: GET */
+	const char *backend; /* "proxmox", used in messages */
+	const char *method;  /* NULL: GET */
 	const char *url;
 	const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
 	const char *body;           /* request body or NULL */
 	size_t body_len;
 	const struct http_tls *tls;
 	long connect_timeout_ms; /* 0: 5000 */
-	long timeout_ms;         /* total per attempt; 0: the client's default; -1: none (streams) */
-	long idle_timeout_ms;    /* abort when no byte arrives for this long; 0: off */
-	size_t max_body;         /* 0: 64 MiB */
-	int max_retries;         /* GET only; -1: the default (3); 0: no retry */
+	long timeout_ms;      /* total per attempt; 0: the client's default; -1: none (streams) */
+	long idle_timeout_ms; /* abort when no byte arrives for this long; 0: off */
+	size_t max_body;      /* 0: 64 MiB */
+	int max_retries;      /* GET only; -1: the default (3); 0: no retry */
 	http_chunk_fn on_chunk;
 	http_done_fn on_done;
 	void *ud;
@@ -83,7 +83,8 @@ void http_status_error(struct err *err, const char *backend, long status, const 
 /* http_failed_with_status: the server answered, with a non-2xx status (as opposed to a transport
  * failure, where the error itself says what happened). */
 bool http_failed_with_status(const struct http_response *resp);
-/* http_append_retry_after adds "; the server asks to retry after N s" for a 429/503 that said so. */
+/* http_append_retry_after adds "; the server asks to retry after N s" for a 429/503 that said so.
+ */
 void http_append_retry_after(struct err *err, const struct http_response *resp);
 
 #endif

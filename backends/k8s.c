@@ -13,7 +13,8 @@
 #include "util.h"
 
 #define TABLE_ACCEPT                                                                               \
-	"Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;" \
+	"Accept: "                                                                                 \
+	"application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"        \
 	"g=meta.k8s.io,application/json"
 #define PAGE_LIMIT 500
 #define MAX_LIST_RESTARTS 3
@@ -181,7 +182,7 @@ static void ensure_loaded(struct k8s *k)
 /* --- turning answers into errors a person can act on --- */
 
 static void k8s_error(struct k8s *k, struct err *out, const struct http_response *resp,
-		      const struct err *err, const char *what)
+                      const struct err *err, const char *what)
 {
 	if (!http_failed_with_status(resp)) {
 		*out = *err;
@@ -191,13 +192,13 @@ static void k8s_error(struct k8s *k, struct err *out, const struct http_response
 	struct k8s_status st = {0};
 	bool has_status = resp->len && k8s_parse_status(resp->body, resp->len, &st);
 	const char *msg = has_status && st.message ? st.message
-			  : resp->reason			? resp->reason
-							: "error";
+	                  : resp->reason           ? resp->reason
+	                                           : "error";
 	if (status == 401) {
 		err_set(out, ERR_AUTH, status,
-			"kubernetes: 401 %s: the credentials of context '%s' were refused (expired "
-			"token or certificate? check with kubectl --context %s get nodes)",
-			msg, k8s_context_name(k), k8s_context_name(k));
+		        "kubernetes: 401 %s: the credentials of context '%s' were refused (expired "
+		        "token or certificate? check with kubectl --context %s get nodes)",
+		        msg, k8s_context_name(k), k8s_context_name(k));
 	} else if (status == 403) {
 		err_set(out, ERR_AUTH, status, "kubernetes: 403 %s", msg);
 	} else {
@@ -210,8 +211,8 @@ static void k8s_error(struct k8s *k, struct err *out, const struct http_response
 }
 
 static struct http_request *k8s_get(struct k8s_op *op, const char *path_and_query,
-				    const char *accept, int retries, long timeout_ms,
-				    http_done_fn done)
+                                    const char *accept, int retries, long timeout_ms,
+                                    http_done_fn done)
 {
 	struct k8s *k = op->k;
 	char *url = xasprintf("%s%s", k->target.server, path_and_query);
@@ -220,15 +221,15 @@ static struct http_request *k8s_get(struct k8s_op *op, const char *path_and_quer
 		headers[1] = k->auth_header;
 	}
 	struct http_request_opts o = {
-		.backend = "kubernetes",
-		.url = url,
-		.headers = headers,
-		.tls = &k->tls,
-		.max_retries = retries,
-		.max_body = (size_t)32 << 20, /* one page of 500 pods is ~0.5 MiB as a Table */
-		.timeout_ms = timeout_ms,
-		.on_done = done,
-		.ud = op,
+	        .backend = "kubernetes",
+	        .url = url,
+	        .headers = headers,
+	        .tls = &k->tls,
+	        .max_retries = retries,
+	        .max_body = (size_t)32 << 20, /* one page of 500 pods is ~0.5 MiB as a Table */
+	        .timeout_ms = timeout_ms,
+	        .on_done = done,
+	        .ud = op,
 	};
 	struct http_request *req = http_start(k->http, &o);
 	free(url);
@@ -283,7 +284,7 @@ static void on_nodes(void *ud, struct http_response *resp, const struct err *err
 	if (err) {
 		k8s_error(op->k, &e, resp, err, "list nodes");
 	} else if (!k8s_parse_nodes(resp->body, resp->len, now_wall(), &op->nodes.nodes,
-				    &op->nodes.extras, &e)) {
+	                            &op->nodes.extras, &e)) {
 		parse_error(&e, "/api/v1/nodes");
 	}
 	if (e.code != ERR_NONE) {
@@ -302,7 +303,7 @@ static void on_node_metrics(void *ud, struct http_response *resp, const struct e
 	if (!err) {
 		struct err e;
 		op->nodes.metrics =
-			k8s_parse_node_metrics(resp->body, resp->len, &op->usage, &op->n_usage, &e);
+		        k8s_parse_node_metrics(resp->body, resp->len, &op->usage, &op->n_usage, &e);
 	} else if (err->code == ERR_AUTH) {
 		struct err e;
 		k8s_error(op->k, &e, resp, err, "node metrics");
@@ -336,7 +337,8 @@ static void on_pods_page(void *ud, struct http_response *resp, const struct err 
 	err_clear(&e);
 	if (err) {
 		if (resp->status == 410 && op->cont && op->pods.restarts < MAX_LIST_RESTARTS) {
-			/* The continue token expired (~5 min): the list must start over to be consistent. */
+			/* The continue token expired (~5 min): the list must start over to be
+			 * consistent. */
 			op->pods.restarts++;
 			pod_list_finish(&op->pods.pods);
 			free(op->cont);
@@ -393,9 +395,10 @@ static void op_send(struct k8s_op *op)
 {
 	if (op->kind == OP_NODES) {
 		op->pending = 2;
-		op->reqs[0] = k8s_get(op, "/api/v1/nodes", "Accept: application/json", -1, 0, on_nodes);
+		op->reqs[0] =
+		        k8s_get(op, "/api/v1/nodes", "Accept: application/json", -1, 0, on_nodes);
 		op->reqs[1] = k8s_get(op, "/apis/metrics.k8s.io/v1beta1/nodes",
-				      "Accept: application/json", 0, 10000, on_node_metrics);
+		                      "Accept: application/json", 0, 10000, on_node_metrics);
 	} else {
 		pods_request_page(op);
 	}
@@ -450,7 +453,7 @@ static void on_exec_done(void *ud, const char *out, size_t len, const struct err
 		} else {
 			char msg[sizeof(e.msg)];
 			snprintf(msg, sizeof(msg), "kubernetes: exec credential plugin '%s': %s",
-				 k->target.exec->command, e.msg);
+			         k->target.exec->command, e.msg);
 			memcpy(e.msg, msg, sizeof(msg));
 		}
 	}
@@ -498,7 +501,7 @@ static void op_begin(struct k8s_op *op)
 	k->waiting = op;
 	if (!k->exec) {
 		k->exec = exec_run_start(k->base, k->target.exec->command, k->target.exec->args,
-					 k->target.exec->env, EXEC_TIMEOUT_MS, on_exec_done, k);
+		                         k->target.exec->env, EXEC_TIMEOUT_MS, on_exec_done, k);
 	}
 }
 

@@ -38,7 +38,8 @@ typedef void (*k8s_nodes_fn)(void *ud, struct k8s_nodes *r);
 typedef void (*k8s_pods_fn)(void *ud, struct k8s_pods *r);
 
 /* k8s_create keeps a pointer to cfg. The kubeconfig is read on the first call. */
-struct k8s *k8s_create(struct event_base *base, struct http *h, const struct config_kubernetes *cfg);
+struct k8s *k8s_create(struct event_base *base, struct http *h,
+                       const struct config_kubernetes *cfg);
 void k8s_destroy(struct k8s *k);
 
 /* k8s_fetch_nodes lists nodes and, when metrics.k8s.io is installed, their usage. */

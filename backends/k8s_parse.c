@@ -150,8 +150,7 @@ static char *k8s_node_roles(const json_t *labels)
 	const char **roles = xcalloc(cap ? cap : 1, sizeof(*roles));
 	const char *key;
 	json_t *value;
-	json_object_foreach((json_t *)labels, key, value)
-	{
+	json_object_foreach ((json_t *)labels, key, value) {
 		const char *role = NULL;
 		if (str_has_prefix(key, K8S_ROLE_PREFIX)) {
 			role = key + strlen(K8S_ROLE_PREFIX);
@@ -184,8 +183,7 @@ static void k8s_node_conditions(const json_t *status, double now, struct node_ro
 	size_t i;
 	json_t *c;
 	if (json_is_array(conds)) {
-		json_array_foreach(conds, i, c)
-		{
+		json_array_foreach (conds, i, c) {
 			const char *type = json_str(c, "type");
 			const char *st = json_str(c, "status");
 			if (!type || !st) {
@@ -232,8 +230,7 @@ static void k8s_node_row(const json_t *item, double now, struct node_row *r,
 	size_t i;
 	json_t *a;
 	if (json_is_array(addrs)) {
-		json_array_foreach(addrs, i, a)
-		{
+		json_array_foreach (addrs, i, a) {
 			const char *addr = k8s_nonempty(a, "address");
 			if (addr && str_eq(json_str(a, "type"), "InternalIP")) {
 				r->internal_ip = xstrdup(addr);
@@ -438,8 +435,7 @@ static bool k8s_parse_table(json_t *root, struct pod_list *out, struct err *err)
 	}
 	size_t i;
 	json_t *def;
-	json_array_foreach(cols, i, def)
-	{
+	json_array_foreach (cols, i, def) {
 		const char *name = json_str(def, "name");
 		for (int c = 0; name && c < K8S_COL_COUNT && i <= INT_MAX; c++) {
 			if (col[c] < 0 && strcasecmp(name, k8s_col_names[c]) == 0) {
@@ -448,8 +444,7 @@ static bool k8s_parse_table(json_t *root, struct pod_list *out, struct err *err)
 		}
 	}
 	json_t *row;
-	json_array_foreach(rows, i, row)
-	{
+	json_array_foreach (rows, i, row) {
 		if (json_is_object(row)) {
 			k8s_table_row(row, col, pod_list_push(out));
 		}
@@ -476,8 +471,7 @@ static void k8s_pod_status(const json_t *pod, struct pod_row *r)
 	size_t n_init = json_array_size(json_object_get(spec, "initContainers"));
 	size_t i;
 	json_t *c;
-	json_array_foreach(inits, i, c)
-	{
+	json_array_foreach (inits, i, c) {
 		int64_t rc;
 		if (json_int(c, "restartCount", &rc) && rc > 0) {
 			restarts += rc;
@@ -509,8 +503,7 @@ static void k8s_pod_status(const json_t *pod, struct pod_row *r)
 
 	bool initialized = false;
 	json_t *conds = json_object_get(status, "conditions");
-	json_array_foreach(conds, i, c)
-	{
+	json_array_foreach (conds, i, c) {
 		if (str_eq(json_str(c, "type"), "Initialized") &&
 		    str_eq(json_str(c, "status"), "True")) {
 			initialized = true;
@@ -548,8 +541,7 @@ static void k8s_pod_status(const json_t *pod, struct pod_row *r)
 		}
 		if (str_eq(reason, "Completed") && running) {
 			bool pod_ready = false;
-			json_array_foreach(conds, i, c)
-			{
+			json_array_foreach (conds, i, c) {
 				if (str_eq(json_str(c, "type"), "Ready") &&
 				    str_eq(json_str(c, "status"), "True")) {
 					pod_ready = true;
@@ -583,8 +575,7 @@ static bool k8s_parse_podlist(json_t *root, struct pod_list *out, struct err *er
 	}
 	size_t i;
 	json_t *pod;
-	json_array_foreach(items, i, pod)
-	{
+	json_array_foreach (items, i, pod) {
 		if (!json_is_object(pod)) {
 			continue;
 		}

@@ -11,8 +11,8 @@
 
 /* Per-node figures kept beside the node row for CPU/memory fractions and topology. */
 struct k8s_node_extra {
-	int64_t alloc_cpu_milli;   /* allocatable cpu, millicores; -1 unknown */
-	int64_t alloc_mem;         /* allocatable memory, bytes; -1 unknown */
+	int64_t alloc_cpu_milli; /* allocatable cpu, millicores; -1 unknown */
+	int64_t alloc_mem;       /* allocatable memory, bytes; -1 unknown */
 	int64_t capacity_cpu_milli;
 	int64_t capacity_mem;
 };
@@ -22,7 +22,7 @@ struct k8s_node_extra {
  * capacity.cpu; mem_total = capacity.memory; uptime = now - Ready.lastTransitionTime when Ready.
  * extras (may be NULL) gets one entry per row, in the same order (caller frees the array). */
 bool k8s_parse_nodes(const char *body, size_t len, double now, struct node_list *out,
-		     struct k8s_node_extra **extras, struct err *err);
+                     struct k8s_node_extra **extras, struct err *err);
 
 /* Node usage from metrics.k8s.io. */
 struct k8s_node_usage {
@@ -33,7 +33,7 @@ struct k8s_node_usage {
 
 /* GET /apis/metrics.k8s.io/v1beta1/nodes (NodeMetricsList). *out is an array of *n entries. */
 bool k8s_parse_node_metrics(const char *body, size_t len, struct k8s_node_usage **out, size_t *n,
-			    struct err *err);
+                            struct err *err);
 void k8s_node_usage_free(struct k8s_node_usage *u, size_t n);
 
 /* GET /api/v1/pods?limit=N with the Table Accept header: appends rows to out. Columns are found
@@ -42,7 +42,7 @@ void k8s_node_usage_free(struct k8s_node_usage *u, size_t n);
  * servers that ignore the Table request. *continue_token gets metadata.continue (NULL when
  * empty); caller frees it. */
 bool k8s_parse_pod_table(const char *body, size_t len, struct pod_list *out, char **continue_token,
-			 struct err *err);
+                         struct err *err);
 
 /* A Kubernetes Status object (errors). */
 struct k8s_status {

@@ -26,8 +26,8 @@ struct kube_target {
 	char *tls_server_name;
 	char *client_cert_pem;
 	char *client_key_pem;
-	char *token;      /* bearer token (from token or tokenFile) */
-	char *token_file; /* kept so the token can be re-read */
+	char *token;            /* bearer token (from token or tokenFile) */
+	char *token_file;       /* kept so the token can be re-read */
 	struct kube_exec *exec; /* NULL when no exec plugin */
 	char *namespace_;       /* the context's namespace or NULL */
 	char *path;             /* the file it came from */
@@ -37,12 +37,12 @@ struct kube_target {
  * file that names a map entry wins, as kubectl merges), picks `context` (NULL: current-context)
  * and resolves it. Errors name the file and what is missing (ERR_CONFIG). */
 bool kubeconfig_load(const char *paths, const char *context, struct kube_target *out,
-		     struct err *err);
+                     struct err *err);
 
 /* kubeconfig_load_string parses one YAML document given as text; base_dir resolves relative
  * paths (for tests and fuzzers). */
 bool kubeconfig_load_string(const char *text, size_t len, const char *name, const char *base_dir,
-			    const char *context, struct kube_target *out, struct err *err);
+                            const char *context, struct kube_target *out, struct err *err);
 
 void kube_target_finish(struct kube_target *t);
 
@@ -50,6 +50,6 @@ void kube_target_finish(struct kube_target *t);
  * v1beta1): status.token, status.clientCertificateData/clientKeyData and
  * status.expirationTimestamp (epoch seconds into *expiry, 0 when absent). */
 bool kube_exec_parse_credential(const char *body, size_t len, char **token, char **cert_pem,
-				char **key_pem, double *expiry, struct err *err);
+                                char **key_pem, double *expiry, struct err *err);
 
 #endif

@@ -19,7 +19,7 @@ struct node_row {
 	int64_t uptime;    /* seconds, -1 if unknown */
 	int cpus;          /* logical CPUs (Proxmox maxcpu, Kubernetes capacity), -1 if unknown */
 	char *roles;       /* Kubernetes: "control-plane,worker"; NULL otherwise */
-	char *pressures;   /* Kubernetes: "MemoryPressure,DiskPressure" when any is True; else NULL */
+	char *pressures; /* Kubernetes: "MemoryPressure,DiskPressure" when any is True; else NULL */
 	char *internal_ip; /* Kubernetes InternalIP, NULL if none */
 	int unschedulable; /* Kubernetes spec.unschedulable */
 };
@@ -46,9 +46,9 @@ struct pod_row {
 	char *phase; /* kubectl's STATUS column: the phase, or the reason when there is one */
 	char *ready; /* "1/1" */
 	int64_t restarts;
-	char *node;      /* NULL when not scheduled */
-	double created;  /* epoch seconds from metadata.creationTimestamp, NAN if unknown */
-	char *ip;        /* NULL if none */
+	char *node;     /* NULL when not scheduled */
+	double created; /* epoch seconds from metadata.creationTimestamp, NAN if unknown */
+	char *ip;       /* NULL if none */
 };
 
 void node_row_finish(struct node_row *r);

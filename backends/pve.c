@@ -49,7 +49,7 @@ struct pve *pve_create(struct http *h, const struct config_proxmox *cfg)
 	p->cfg = cfg;
 	if (cfg->token_id && cfg->token_secret) {
 		p->auth_header = xasprintf("Authorization: PVEAPIToken=%s=%s", cfg->token_id,
-					   cfg->token_secret);
+		                           cfg->token_secret);
 	}
 	p->tls.ca_file = cfg->tls.ca_file;
 	p->tls.fingerprint = cfg->tls.fingerprint;
@@ -70,7 +70,7 @@ void pve_destroy(struct pve *p)
 }
 
 void pve_error_from_response(struct err *out, const struct http_response *resp,
-			     const struct err *err, const char *what)
+                             const struct err *err, const char *what)
 {
 	if (!http_failed_with_status(resp)) {
 		*out = *err;
@@ -81,22 +81,25 @@ void pve_error_from_response(struct err *out, const struct http_response *resp,
 	const char *reason = detail ? detail : (resp->reason ? resp->reason : "error");
 	if (status == 401) {
 		err_set(out, ERR_AUTH, status,
-			"proxmox: 401 %s: check token_id and token_secret (an API token is sent as "
-			"PVEAPIToken=USER@REALM!TOKENID=SECRET)",
-			reason);
+		        "proxmox: 401 %s: check token_id and token_secret (an API token is sent as "
+		        "PVEAPIToken=USER@REALM!TOKENID=SECRET)",
+		        reason);
 	} else if (status == 403) {
 		err_set(out, ERR_AUTH, status,
-			"proxmox: 403 %s: the token lacks a privilege for %s (give it PVEAuditor on /, "
-			"or turn off privilege separation)",
-			reason, what);
+		        "proxmox: 403 %s: the token lacks a privilege for %s (give it PVEAuditor "
+		        "on /, "
+		        "or turn off privilege separation)",
+		        reason, what);
 	} else if (status == 595 || status == 596) {
 		err_set(out, ERR_UNREACHABLE, status,
-			"proxmox: %s: %ld %s: the node is unreachable from the one you talk to (is it "
-			"down, or is the cluster network broken?)",
-			what, status, reason);
+		        "proxmox: %s: %ld %s: the node is unreachable from the one you talk to (is "
+		        "it "
+		        "down, or is the cluster network broken?)",
+		        what, status, reason);
 	} else if (status == 501) {
 		err_set(out, ERR_REJECTED, status,
-			"proxmox: %s: 501 %s: is url the Proxmox API (https://HOST:8006)?", what, reason);
+		        "proxmox: %s: 501 %s: is url the Proxmox API (https://HOST:8006)?", what,
+		        reason);
 	} else {
 		http_status_error(out, "proxmox", status, reason);
 		size_t n = strlen(out->msg);
@@ -111,7 +114,7 @@ static void parse_error(struct err *e, const char *what)
 {
 	char msg[sizeof(e->msg)];
 	snprintf(msg, sizeof(msg), "proxmox: malformed answer to %s: %s (is url the Proxmox API?)",
-		 what, e->msg);
+	         what, e->msg);
 	memcpy(e->msg, msg, sizeof(msg));
 	e->code = ERR_MALFORMED;
 }
@@ -168,14 +171,14 @@ static struct http_request *pve_get(struct pve *p, const char *path, http_done_f
 	char *url = xasprintf("%s/api2/json%s", p->cfg->url, path);
 	const char *headers[] = {p->auth_header, "Accept: application/json", NULL};
 	struct http_request_opts o = {
-		.backend = "proxmox",
-		.url = url,
-		.headers = p->auth_header ? headers : headers + 1,
-		.tls = &p->tls,
-		.max_retries = -1,
-		.max_body = (size_t)16 << 20, /* a big cluster's resources are well under 1 MiB */
-		.on_done = done,
-		.ud = ud,
+	        .backend = "proxmox",
+	        .url = url,
+	        .headers = p->auth_header ? headers : headers + 1,
+	        .tls = &p->tls,
+	        .max_retries = -1,
+	        .max_body = (size_t)16 << 20, /* a big cluster's resources are well under 1 MiB */
+	        .on_done = done,
+	        .ud = ud,
 	};
 	struct http_request *req = http_start(p->http, &o);
 	free(url);
@@ -201,8 +204,8 @@ static void on_resources(void *ud, struct http_response *resp, const struct err 
 	err_clear(&e);
 	if (err) {
 		pve_error_from_response(&e, resp, err, "cluster resources");
-	} else if (pve_parse_cluster_resources(resp->body, resp->len, &op->st.nodes,
-					       &op->st.guests, &e)) {
+	} else if (pve_parse_cluster_resources(resp->body, resp->len, &op->st.nodes, &op->st.guests,
+	                                       &e)) {
 		size_t max = op->st.nodes.len + op->st.guests.len;
 		op->subs = xcalloc(max ? max : 1, sizeof(*op->subs));
 		for (size_t i = 0; (op->want & PVE_WANT_NODES) && i < op->st.nodes.len; i++) {
@@ -219,7 +222,8 @@ static void on_resources(void *ud, struct http_response *resp, const struct err 
 		for (size_t i = 0; (op->want & PVE_WANT_GUESTS) && i < op->st.guests.len; i++) {
 			const struct guest_row *g = &op->st.guests.items[i];
 			if (!str_eq(g->type, "qemu") || !g->node || str_eq(g->status, "unknown")) {
-				continue; /* only VMs take hostpci; a guest on a lost node cannot be asked */
+				continue; /* only VMs take hostpci; a guest on a lost node cannot be
+				             asked */
 			}
 			char *node = url_escape(g->node);
 			char *path = xasprintf("/nodes/%s/qemu/%d/config", node, g->vmid);
@@ -236,7 +240,6 @@ static void on_resources(void *ud, struct http_response *resp, const struct err 
 	}
 	op_finish_if_done(op);
 }
-
 
 struct pve_op *pve_fetch_status(struct pve *p, unsigned want, pve_status_fn cb, void *ud)
 {

@@ -43,6 +43,6 @@ void pve_op_cancel(struct pve_op *op);
 /* pve_error_from_response turns a failed answer into a message a person can act on. `what` names
  * the call ("node pve-b status"). */
 void pve_error_from_response(struct err *out, const struct http_response *resp,
-			     const struct err *err, const char *what);
+                             const struct err *err, const char *what);
 
 #endif

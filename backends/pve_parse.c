@@ -170,16 +170,14 @@ bool pve_parse_cluster_resources(const char *body, size_t len, struct node_list 
 	}
 	size_t i;
 	json_t *o;
-	json_array_foreach(data, i, o)
-	{
+	json_array_foreach (data, i, o) {
 		if (!json_is_object(o)) {
 			json_decref(root);
 			return err_set(err, ERR_MALFORMED, 0,
 			               "Proxmox cluster resources: entry %zu is not an object", i);
 		}
 	}
-	json_array_foreach(data, i, o)
-	{
+	json_array_foreach (data, i, o) {
 		const char *type = json_str(o, "type");
 		if (!type) {
 			continue;
@@ -396,8 +394,7 @@ bool pve_parse_guest_config(const char *body, size_t len, struct guest_row *row,
 	size_t nslots = 0;
 	const char *key;
 	json_t *value;
-	json_object_foreach(data, key, value)
-	{
+	json_object_foreach (data, key, value) {
 		unsigned long index;
 		if (json_is_string(value) && pve_hostpci_index(key, &index)) {
 			slots[nslots].index = index;
@@ -437,8 +434,7 @@ static int pve_append_errors(struct buf *b, json_t *errors)
 	int count = 0;
 	const char *key;
 	json_t *value;
-	json_object_foreach(errors, key, value)
-	{
+	json_object_foreach (errors, key, value) {
 		if (!json_is_string(value)) {
 			continue;
 		}

@@ -1,5 +1,6 @@
 /* pve_parse.h: pure parsers for Proxmox VE API answers (no I/O). Every function takes the raw
- * body and its length, fills `out`, and returns false with ERR_MALFORMED on a shape it cannot use. */
+ * body and its length, fills `out`, and returns false with ERR_MALFORMED on a shape it cannot use.
+ */
 #ifndef LABDECK_PVE_PARSE_H
 #define LABDECK_PVE_PARSE_H
 
@@ -13,7 +14,7 @@
  * Node cpu is a fraction of all its threads; missing fields stay "unknown" (offline nodes).
  * LXC vmid may arrive as a string. Either list may be NULL when the caller does not need it. */
 bool pve_parse_cluster_resources(const char *body, size_t len, struct node_list *nodes,
-				 struct guest_list *guests, struct err *err);
+                                 struct guest_list *guests, struct err *err);
 
 /* GET /nodes/{node}/status: fills what cluster/resources lacks (cpus from cpuinfo.cpus,
  * memory.used/total, uptime, cpu) into an existing row, only where the row has "unknown". */

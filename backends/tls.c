@@ -76,8 +76,8 @@ static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *userptr)
 	SSL_CTX *ctx = ssl_ctx;
 	SSL_CTX_set_ex_data(ctx, state_index, st);
 	if (st->pin[0]) {
-		/* curl set VERIFY_NONE because VERIFYPEER is off; turn verification back on with the
-		 * callback that knows the pin. */
+		/* curl set VERIFY_NONE because VERIFYPEER is off; turn verification back on with
+		 * the callback that knows the pin. */
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_cb);
@@ -98,13 +98,13 @@ void tls_apply(CURL *easy, const struct http_tls *tls, struct tls_state *st)
 	}
 	if (tls->client_cert_pem) {
 		struct curl_blob cert = {(void *)tls->client_cert_pem, strlen(tls->client_cert_pem),
-					 CURL_BLOB_COPY};
+		                         CURL_BLOB_COPY};
 		curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &cert);
 		curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
 	}
 	if (tls->client_key_pem) {
 		struct curl_blob key = {(void *)tls->client_key_pem, strlen(tls->client_key_pem),
-					CURL_BLOB_COPY};
+		                        CURL_BLOB_COPY};
 		curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &key);
 		curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
 	}
@@ -127,7 +127,7 @@ void tls_apply(CURL *easy, const struct http_tls *tls, struct tls_state *st)
 		}
 		if (tls->ca_pem) {
 			struct curl_blob ca = {(void *)tls->ca_pem, strlen(tls->ca_pem),
-					       CURL_BLOB_COPY};
+			                       CURL_BLOB_COPY};
 			curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &ca);
 		}
 	}
@@ -136,20 +136,24 @@ void tls_apply(CURL *easy, const struct http_tls *tls, struct tls_state *st)
 }
 
 void tls_describe_failure(const struct tls_state *st, const char *curl_msg, char *out,
-			  size_t out_size)
+                          size_t out_size)
 {
 	if (st->pin_mismatch) {
-		snprintf(out, out_size,
-			 "certificate fingerprint mismatch: the server presented %s but fingerprint "
-			 "= %s is pinned; nothing was sent. If the certificate was renewed on purpose, "
-			 "put the new value in the config",
-			 st->seen[0] ? st->seen : "(none)", st->pin);
+		snprintf(
+		        out, out_size,
+		        "certificate fingerprint mismatch: the server presented %s but fingerprint "
+		        "= %s is pinned; nothing was sent. If the certificate was renewed on "
+		        "purpose, "
+		        "put the new value in the config",
+		        st->seen[0] ? st->seen : "(none)", st->pin);
 	} else if (st->seen[0]) {
-		snprintf(out, out_size,
-			 "TLS certificate not trusted (%s). The server's SHA-256 fingerprint is %s; "
-			 "if that is your server (Proxmox shows it under Certificates), pin it with: "
-			 "fingerprint = %s",
-			 curl_msg, st->seen, st->seen);
+		snprintf(
+		        out, out_size,
+		        "TLS certificate not trusted (%s). The server's SHA-256 fingerprint is %s; "
+		        "if that is your server (Proxmox shows it under Certificates), pin it "
+		        "with: "
+		        "fingerprint = %s",
+		        curl_msg, st->seen, st->seen);
 	} else {
 		snprintf(out, out_size, "TLS handshake failed (%s)", curl_msg);
 	}

@@ -23,7 +23,7 @@ void tls_apply(CURL *easy, const struct http_tls *tls, struct tls_state *st);
  * for a pin mismatch both fingerprints; for an unverifiable certificate its fingerprint and the
  * exact `fingerprint = ...` line that would pin it. */
 void tls_describe_failure(const struct tls_state *st, const char *curl_msg, char *out,
-			  size_t out_size);
+                          size_t out_size);
 
 /* tls_fingerprint_der computes the upper-case colon-hex SHA-256 of a DER certificate. */
 void tls_fingerprint_der(const unsigned char *der, size_t len, char out[97]);

@@ -1,4 +1,5 @@
-/* util.h: allocation that aborts on exhaustion, a growable byte buffer, and small string helpers. */
+/* util.h: allocation that aborts on exhaustion, a growable byte buffer, and small string helpers.
+ */
 #ifndef LABDECK_UTIL_H
 #define LABDECK_UTIL_H
 

@@ -25,7 +25,7 @@ struct cli {
 	struct cli_error {
 		char *backend;
 		struct err err;
-	} *errors;
+	} * errors;
 	size_t n_errors;
 	int exit_status;
 };

@@ -48,9 +48,9 @@ static bool proxmox_usable(struct cli *c)
 	if (!p->token_secret) {
 		struct err e;
 		err_set(&e, ERR_CONFIG, 0,
-			"proxmox: token_secret is not set: add token_secret_env = VARIABLE or "
-			"token_secret_file = PATH to [proxmox] in %s",
-			c->cfg.path ? c->cfg.path : "the config");
+		        "proxmox: token_secret is not set: add token_secret_env = VARIABLE or "
+		        "token_secret_file = PATH to [proxmox] in %s",
+		        c->cfg.path ? c->cfg.path : "the config");
 		cli_add_error(c, "proxmox", &e);
 		return false;
 	}
@@ -76,9 +76,10 @@ static int nothing_configured(struct cli *c)
 {
 	struct err e;
 	err_set(&e, ERR_CONFIG, 0,
-		"no backend is configured: add a [proxmox] section (url, token_id, token_secret_env) "
-		"or a [kubernetes] section to %s, or set KUBECONFIG; see docs/configuration.md",
-		c->cfg.path ? c->cfg.path : "~/.config/labdeck/config.ini");
+	        "no backend is configured: add a [proxmox] section (url, token_id, "
+	        "token_secret_env) "
+	        "or a [kubernetes] section to %s, or set KUBECONFIG; see docs/configuration.md",
+	        c->cfg.path ? c->cfg.path : "~/.config/labdeck/config.ini");
 	cli_add_error(c, "config", &e);
 	return 2;
 }
@@ -154,7 +155,7 @@ static json_t *errors_json(const struct cli *c)
 		json_object_set_new(o, "code", json_string(err_code_name(c->errors[i].err.code)));
 		if (c->errors[i].err.http_status) {
 			json_object_set_new(o, "http_status",
-					    json_integer(c->errors[i].err.http_status));
+			                    json_integer(c->errors[i].err.http_status));
 		}
 		json_array_append_new(arr, o);
 	}
@@ -194,8 +195,8 @@ static int cmp_node(const void *a, const void *b)
 static void node_status_text(const struct node_row *n, char *out, size_t size)
 {
 	snprintf(out, size, "%s%s%s%s", n->status ? n->status : "-",
-		 n->unschedulable ? ",SchedulingDisabled" : "", n->pressures ? "," : "",
-		 n->pressures ? n->pressures : "");
+	         n->unschedulable ? ",SchedulingDisabled" : "", n->pressures ? "," : "",
+	         n->pressures ? n->pressures : "");
 }
 
 int cli_nodes(struct cli *c)
@@ -239,7 +240,9 @@ int cli_nodes(struct cli *c)
 		w.knodes->nodes.items = NULL;
 		w.knodes->nodes.len = 0;
 	}
-	qsort(all.items, all.len, sizeof(*all.items), cmp_node);
+	if (all.len) {
+		qsort(all.items, all.len, sizeof(*all.items), cmp_node);
+	}
 
 	if (c->json) {
 		json_t *arr = json_array();
@@ -247,22 +250,22 @@ int cli_nodes(struct cli *c)
 			const struct node_row *n = &all.items[i];
 			json_t *o = json_object();
 			json_object_set_new(o, "name", jstr_or_null(n->name));
-			json_object_set_new(o, "source", json_string(n->source == NODE_PROXMOX
-									     ? "proxmox"
-									     : "kubernetes"));
+			json_object_set_new(
+			        o, "source",
+			        json_string(n->source == NODE_PROXMOX ? "proxmox" : "kubernetes"));
 			json_object_set_new(o, "status", jstr_or_null(n->status));
 			json_object_set_new(o, "cpu", jnum_or_null(n->cpu));
 			json_object_set_new(o, "mem_used", jint_or_null(n->mem_used));
 			json_object_set_new(o, "mem_total", jint_or_null(n->mem_total));
 			json_object_set_new(o, "uptime", jint_or_null(n->uptime));
-			json_object_set_new(o, "cpus", n->cpus < 0 ? json_null()
-								   : json_integer(n->cpus));
+			json_object_set_new(o, "cpus",
+			                    n->cpus < 0 ? json_null() : json_integer(n->cpus));
 			if (n->source == NODE_KUBERNETES) {
 				json_object_set_new(o, "roles", jstr_or_null(n->roles));
 				json_object_set_new(o, "pressures", jstr_or_null(n->pressures));
 				json_object_set_new(o, "internal_ip", jstr_or_null(n->internal_ip));
 				json_object_set_new(o, "unschedulable",
-						    json_boolean(n->unschedulable));
+				                    json_boolean(n->unschedulable));
 			}
 			json_array_append_new(arr, o);
 		}
@@ -271,8 +274,8 @@ int cli_nodes(struct cli *c)
 		json_object_set_new(root, "errors", errors_json(c));
 		print_json(root);
 	} else if (all.len) {
-		const char *hdr[] = {"NAME", "SOURCE", "STATUS", ">CPUS", ">CPU", ">MEMORY", ">UPTIME",
-				     "ROLES"};
+		const char *hdr[] = {"NAME", "SOURCE",  "STATUS",  ">CPUS",
+		                     ">CPU", ">MEMORY", ">UPTIME", "ROLES"};
 		struct table *t = table_create(8, hdr);
 		for (size_t i = 0; i < all.len; i++) {
 			const struct node_row *n = &all.items[i];
@@ -282,14 +285,11 @@ int cli_nodes(struct cli *c)
 			format_percent(n->cpu, cpu, sizeof(cpu));
 			format_usage(n->mem_used, n->mem_total, mem, sizeof(mem));
 			format_duration(n->uptime, up, sizeof(up));
-			const char *cells[] = {n->name,
-					       n->source == NODE_PROXMOX ? "proxmox" : "kubernetes",
-					       status,
-					       n->cpus < 0 ? NULL : cpus,
-					       cpu,
-					       mem,
-					       up,
-					       n->roles};
+			const char *cells[] = {
+			        n->name, n->source == NODE_PROXMOX ? "proxmox" : "kubernetes",
+			        status,  n->cpus < 0 ? NULL : cpus,
+			        cpu,     mem,
+			        up,      n->roles};
 			table_add_row(t, cells);
 		}
 		table_print(t, stdout);
@@ -323,9 +323,9 @@ int cli_guests(struct cli *c)
 		if (c->n_errors == 0) {
 			struct err e;
 			err_set(&e, ERR_CONFIG, 0,
-				"proxmox is not configured: add [proxmox] with url, token_id and "
-				"token_secret_env to %s (see docs/configuration.md)",
-				c->cfg.path ? c->cfg.path : "~/.config/labdeck/config.ini");
+			        "proxmox is not configured: add [proxmox] with url, token_id and "
+			        "token_secret_env to %s (see docs/configuration.md)",
+			        c->cfg.path ? c->cfg.path : "~/.config/labdeck/config.ini");
 			cli_add_error(c, "proxmox", &e);
 		}
 		if (c->json) {
@@ -343,7 +343,9 @@ int cli_guests(struct cli *c)
 	run_until_done(c, &w);
 	collect(c, "proxmox", &w.pve->errors);
 	struct guest_list *gl = &w.pve->guests;
-	qsort(gl->items, gl->len, sizeof(*gl->items), cmp_guest);
+	if (gl->len) {
+		qsort(gl->items, gl->len, sizeof(*gl->items), cmp_guest);
+	}
 
 	if (c->json) {
 		json_t *arr = json_array();
@@ -362,8 +364,8 @@ int cli_guests(struct cli *c)
 			json_object_set_new(o, "mem_used", jint_or_null(g->mem_used));
 			json_object_set_new(o, "mem_total", jint_or_null(g->mem_total));
 			json_object_set_new(o, "uptime", jint_or_null(g->uptime));
-			json_object_set_new(o, "cpus", g->cpus < 0 ? json_null()
-								   : json_integer(g->cpus));
+			json_object_set_new(o, "cpus",
+			                    g->cpus < 0 ? json_null() : json_integer(g->cpus));
 			json_object_set_new(o, "template", json_boolean(g->template_));
 			json_t *pt = json_array();
 			for (size_t j = 0; j < g->n_passthrough; j++) {
@@ -377,8 +379,8 @@ int cli_guests(struct cli *c)
 		json_object_set_new(root, "errors", errors_json(c));
 		print_json(root);
 	} else if (gl->len) {
-		const char *hdr[] = {">VMID",	"NAME",	   "TYPE",    "NODE",	    "STATUS",
-				     ">CPUS", ">CPU", ">MEMORY", ">UPTIME", "PASSTHROUGH"};
+		const char *hdr[] = {">VMID", "NAME", "TYPE",    "NODE",    "STATUS",
+		                     ">CPUS", ">CPU", ">MEMORY", ">UPTIME", "PASSTHROUGH"};
 		struct table *t = table_create(10, hdr);
 		for (size_t i = 0; i < gl->len; i++) {
 			const struct guest_row *g = &gl->items[i];
@@ -391,22 +393,17 @@ int cli_guests(struct cli *c)
 			format_percent(g->cpu, cpu, sizeof(cpu));
 			format_usage(g->mem_used, g->mem_total, mem, sizeof(mem));
 			format_duration(str_eq(g->status, "running") ? g->uptime : -1, up,
-					sizeof(up));
+			                sizeof(up));
 			struct buf pt;
 			buf_init(&pt);
 			for (size_t j = 0; j < g->n_passthrough; j++) {
 				buf_appendf(&pt, "%s%s", j ? "," : "", g->passthrough[j]);
 			}
-			const char *cells[] = {vmid,
-					       g->name,
-					       g->type,
-					       g->node,
-					       g->status,
-					       g->cpus < 0 ? NULL : cpus,
-					       cpu,
-					       mem,
-					       up,
-					       pt.len ? pt.data : NULL};
+			const char *cells[] = {vmid,      g->name,
+			                       g->type,   g->node,
+			                       g->status, g->cpus < 0 ? NULL : cpus,
+			                       cpu,       mem,
+			                       up,        pt.len ? pt.data : NULL};
 			table_add_row(t, cells);
 			buf_finish(&pt);
 		}
@@ -426,8 +423,9 @@ int cli_pods(struct cli *c)
 	if (!kubernetes_usable(c)) {
 		struct err e;
 		err_set(&e, ERR_CONFIG, 0,
-			"kubernetes is not configured: no [kubernetes] section, $KUBECONFIG is unset "
-			"and ~/.kube/config does not exist");
+		        "kubernetes is not configured: no [kubernetes] section, $KUBECONFIG is "
+		        "unset "
+		        "and ~/.kube/config does not exist");
 		cli_add_error(c, "kubernetes", &e);
 		if (c->json) {
 			json_t *root = json_object();
@@ -460,9 +458,10 @@ int cli_pods(struct cli *c)
 			json_object_set_new(o, "ready", jstr_or_null(p->ready));
 			json_object_set_new(o, "restarts", jint_or_null(p->restarts));
 			json_object_set_new(o, "node", jstr_or_null(p->node));
-			json_object_set_new(o, "age", isnan(p->created)
-							      ? json_null()
-							      : json_integer((json_int_t)(now - p->created)));
+			json_object_set_new(o, "age",
+			                    isnan(p->created)
+			                            ? json_null()
+			                            : json_integer((json_int_t)(now - p->created)));
 			json_object_set_new(o, "ip", jstr_or_null(p->ip));
 			if (i) {
 				fputc(',', stdout);
@@ -476,18 +475,23 @@ int cli_pods(struct cli *c)
 		json_decref(errs);
 		fputs("}\n", stdout);
 	} else if (pl->len) {
-		const char *hdr[] = {"NAMESPACE", "NAME", "READY", "STATUS", ">RESTARTS",
-				     ">AGE",	  "IP",	  "NODE"};
+		const char *hdr[] = {"NAMESPACE", "NAME", "READY", "STATUS",
+		                     ">RESTARTS", ">AGE", "IP",    "NODE"};
 		struct table *t = table_create(8, hdr);
 		for (size_t i = 0; i < pl->len; i++) {
 			const struct pod_row *p = &pl->items[i];
 			char restarts[24], age[32];
 			snprintf(restarts, sizeof(restarts), "%lld", (long long)p->restarts);
 			format_duration(isnan(p->created) ? -1 : (int64_t)(now - p->created), age,
-					sizeof(age));
-			const char *cells[] = {p->namespace_, p->name, p->ready, p->phase,
-					       p->restarts < 0 ? NULL : restarts,
-					       age,	      p->ip,   p->node};
+			                sizeof(age));
+			const char *cells[] = {p->namespace_,
+			                       p->name,
+			                       p->ready,
+			                       p->phase,
+			                       p->restarts < 0 ? NULL : restarts,
+			                       age,
+			                       p->ip,
+			                       p->node};
 			table_add_row(t, cells);
 		}
 		table_print(t, stdout);

@@ -21,14 +21,17 @@ static void usage(FILE *out)
 	      "A terminal console for a Proxmox VE + Kubernetes home lab.\n"
 	      "\n"
 	      "Commands:\n"
-	      "  nodes                 Proxmox nodes and Kubernetes nodes: status, CPU, memory, uptime\n"
+	      "  nodes                 Proxmox nodes and Kubernetes nodes: status, CPU, memory, "
+	      "uptime\n"
 	      "  guests [--node N]     Proxmox VMs and containers, with PCI passthrough\n"
-	      "  pods [-n NS]          Kubernetes pods (all namespaces unless -n or [kubernetes] namespace)\n"
+	      "  pods [-n NS]          Kubernetes pods (all namespaces unless -n or [kubernetes] "
+	      "namespace)\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json                print one JSON object (SPEC shapes) instead of a table\n"
 	      "  --config PATH         config file (default: $LABDECK_CONFIG,\n"
-	      "                        $XDG_CONFIG_HOME/labdeck/config.ini, ~/.config/labdeck/config.ini)\n"
+	      "                        $XDG_CONFIG_HOME/labdeck/config.ini, "
+	      "~/.config/labdeck/config.ini)\n"
 	      "  -n, --namespace NS    Kubernetes namespace for pods\n"
 	      "  --node NODE           only guests on this Proxmox node\n"
 	      "  --timeout SECONDS     per-request timeout (default 30)\n"
@@ -40,7 +43,8 @@ static void usage(FILE *out)
 	      "actions, deploy, jobs, ssh and topology.\n"
 	      "\n"
 	      "Exit status: 0 done; 1 refused or failed; 2 usage or configuration error;\n"
-	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission refused.\n"
+	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission "
+	      "refused.\n"
 	      "Docs: docs/configuration.md, docs/architecture.md.\n",
 	      out);
 }
@@ -63,15 +67,15 @@ int main(int argc, char **argv)
 	setlocale(LC_ALL, "");
 	signal(SIGPIPE, SIG_IGN);
 	static const struct option long_opts[] = {
-		{"json", no_argument, NULL, OPT_JSON},
-		{"config", required_argument, NULL, OPT_CONFIG},
-		{"namespace", required_argument, NULL, 'n'},
-		{"node", required_argument, NULL, OPT_NODE},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"readonly", no_argument, NULL, OPT_READONLY},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"json", no_argument, NULL, OPT_JSON},
+	        {"config", required_argument, NULL, OPT_CONFIG},
+	        {"namespace", required_argument, NULL, 'n'},
+	        {"node", required_argument, NULL, OPT_NODE},
+	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	        {"readonly", no_argument, NULL, OPT_READONLY},
+	        {"version", no_argument, NULL, OPT_VERSION},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct cli c = {0};
 	int opt;
@@ -94,8 +98,9 @@ int main(int argc, char **argv)
 			char *end;
 			double s = strtod(optarg, &end);
 			if (*end || s <= 0 || s > 3600) {
-				return usage_error("--timeout wants seconds (0 < s <= 3600), not '%s'",
-						   optarg);
+				return usage_error(
+				        "--timeout wants seconds (0 < s <= 3600), not '%s'",
+				        optarg);
 			}
 			c.timeout_ms = (long)(s * 1000);
 			break;

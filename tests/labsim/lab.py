@@ -253,7 +253,7 @@ class PodSet:
 class Lab:
     """The whole lab.  Thread-safe where it changes (pod rebuilds)."""
 
-    BASE_PODS = 17  # the hand-made pod set; see build_pods()
+    BASE_PODS = 17  # the hand-made pod set (16 with --no-metrics); see rebuild_pods()
 
     def __init__(self, pods=None, metrics=True, pve_offline=(), seed=20240611):
         self.t0 = time.time()
@@ -266,7 +266,7 @@ class Lab:
         self._make_pve()
         self._make_k8s()
         self.podset = None
-        self.rebuild_pods(self.BASE_PODS if pods is None else pods)
+        self.rebuild_pods(pods)
 
     def now(self):
         return time.time()
@@ -669,11 +669,11 @@ class Lab:
                 created=born + 600, cpu_use_m=4, mem_use_ki=23456))
         return T
 
-    def rebuild_pods(self, count):
+    def rebuild_pods(self, count=None):
         """Make the pod set: the 17 hand-made pods (16 with --no-metrics),
         then extra Running replicas of gateway/frontend/backend spread over
         both nodes until there are `count` pods.  A count below the base
-        keeps the first `count` pods in creation order."""
+        keeps the first `count` pods in creation order; None means the base."""
         rng = random.Random(self.seed)
         born = self.cluster_born
         t0 = self.t0
@@ -719,6 +719,8 @@ class Lab:
         plan.append((by["backend"], node_b, "crashloop", t0 - 2 * 3600 - 14 * 60))
         plan.append((by["models"], node_b, "running", t0 - 86400 - 6 * 3600))
         plan.append((by["models"], None, "pending", t0 - 86400 - 6 * 3600 + 1))
+        if count is None:
+            count = len(plan)
         if count < len(plan):
             plan = plan[:max(count, 0)]
         extra_tpls = [by["gateway"], by["frontend"], by["backend"]]
