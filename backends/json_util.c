@@ -3,8 +3,12 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
 
 const char *json_str(const json_t *obj, const char *key)
 {
@@ -62,4 +66,51 @@ json_t *json_load_body(const char *body, size_t len, char *errbuf, size_t errbuf
 		snprintf(errbuf, errbuf_size, "%s at byte %d", jerr.text, jerr.position);
 	}
 	return root;
+}
+
+/* The arena: a list of chunks, bump-allocated, 16-byte aligned. */
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+static struct arena_chunk *arena_head;
+#define ARENA_CHUNK ((size_t)4 << 20)
+
+static void *arena_malloc(size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	struct arena_chunk *c = arena_head;
+	if (!c || c->size - c->used < n) {
+		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		c = xmalloc(sizeof(*c) + size);
+		c->size = size;
+		c->used = 0;
+		c->next = arena_head;
+		arena_head = c;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static void arena_free(void *p)
+{
+	(void)p; /* released with the whole arena */
+}
+
+void json_arena_begin(void)
+{
+	json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
+void json_arena_end(void)
+{
+	json_set_alloc_funcs(malloc, free);
+	while (arena_head) {
+		struct arena_chunk *next = arena_head->next;
+		free(arena_head);
+		arena_head = next;
+	}
 }

@@ -18,4 +18,12 @@ json_t *json_path(const json_t *obj, ...);
 /* json_load_body parses len bytes; NULL on error with the parse error in errbuf (size 160). */
 json_t *json_load_body(const char *body, size_t len, char *errbuf, size_t errbuf_size);
 
+/* json_arena_begin switches jansson to a bump allocator until json_arena_end, which releases
+ * everything allocated in between at once. For big answers parsed, read and dropped in one go (a
+ * page of 500 pods is ~2 MB of JSON and ~100,000 small allocations): malloc and free of the tree
+ * were half the time of `labdeck pods`. Every json_t made in between must be decref'd before
+ * json_arena_end, and no json_t made before may be freed in between. Not nestable. */
+void json_arena_begin(void);
+void json_arena_end(void);
+
 #endif

@@ -592,8 +592,8 @@ static bool k8s_parse_podlist(json_t *root, struct pod_list *out, struct err *er
 	return true;
 }
 
-bool k8s_parse_pod_table(const char *body, size_t len, struct pod_list *out, char **continue_token,
-                         struct err *err)
+static bool parse_pod_table(const char *body, size_t len, struct pod_list *out,
+                            char **continue_token, struct err *err)
 {
 	if (continue_token) {
 		*continue_token = NULL;
@@ -618,6 +618,16 @@ bool k8s_parse_pod_table(const char *body, size_t len, struct pod_list *out, cha
 		        k8s_dup(k8s_nonempty(json_object_get(root, "metadata"), "continue"));
 	}
 	json_decref(root);
+	return ok;
+}
+
+bool k8s_parse_pod_table(const char *body, size_t len, struct pod_list *out, char **continue_token,
+                         struct err *err)
+{
+	/* The tree is read once and dropped: allocate it from an arena (see json_util.h). */
+	json_arena_begin();
+	bool ok = parse_pod_table(body, len, out, continue_token, err);
+	json_arena_end();
 	return ok;
 }
 

@@ -643,6 +643,8 @@ class App:
             if method == "GET":
                 return 200, {"faults": self.faults.list()}
             if method == "POST":
+                if isinstance(data, dict) and isinstance(data.get("spec"), str):
+                    data = parse_fault_spec(data["spec"])  # the --fault syntax
                 r = self.faults.add(data if data is not None else {})
                 return 200, {"id": r.id, "fault": r.to_json()}
             if method == "DELETE":

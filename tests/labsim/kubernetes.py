@@ -392,7 +392,6 @@ class Kubernetes:
         if req.qget("watch") in ("1", "true", "True"):
             raise K8sError(405, "MethodNotAllowed", "labsim does not implement watch")
         parts = p.split("/")[1:]
-        n = len(parts)
         if p in ("/healthz", "/livez", "/readyz"):
             return Response(200, b"ok", headers=[("Audit-Id", str(uuid.uuid4())),
                                                  ("Cache-Control", "no-cache, private"),
@@ -435,7 +434,6 @@ class Kubernetes:
                 return self.get_pod(req, rest[1], rest[3])
             if r == 3 and rest[0] == "namespaces" and rest[2] == "events":
                 return self.list_events(req)
-        del n
         raise K8sError(404, "NotFound", "the server could not find the requested resource", {})
 
     # ---------------- discovery ----------------

@@ -110,7 +110,9 @@ class PveNode:
         self.ip = ip
         self.ssl_fingerprint = ""
         self.swap_total = 8 * GiB
-        self.boot_disk_used = int(disk * 0.06)
+        # root filesystem (what /nodes and /cluster/resources call disk/maxdisk)
+        self.root_total = 100861726720
+        self.boot_disk_used = int(self.root_total * (0.17 if name == "pve-a" else 0.11))
 
 
 class Guest:
@@ -398,11 +400,6 @@ class Lab:
         return [g for g in self.guests if g.node == node]
 
     # ---------------- Kubernetes ----------------
-
-    def next_rv(self, step=1):
-        with self.lock:
-            self.rv_counter += step
-            return self.rv_counter
 
     def _make_k8s(self):
         born = self.cluster_born

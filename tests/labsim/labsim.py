@@ -19,6 +19,7 @@ import sys
 import threading
 import uuid
 
+sys.dont_write_bytecode = True  # labsim writes nothing outside --dir (no __pycache__)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import core  # noqa: E402
@@ -117,6 +118,10 @@ def main(argv=None):
 
     d = os.path.abspath(args.dir)
     os.makedirs(d, exist_ok=True)
+    try:  # a waiting script must not mistake an old run's state for this one
+        os.unlink(os.path.join(d, "state.json"))
+    except FileNotFoundError:
+        pass
     faults = []
     for spec in args.fault:
         try:

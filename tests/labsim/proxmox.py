@@ -19,12 +19,13 @@ JSON = "application/json;charset=UTF-8"
 
 
 class PveError(Exception):
-    def __init__(self, status, message, body_message=None, delay=0.0):
+    def __init__(self, status, message, body_message=None, delay=0.0, errors=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.body_message = message if body_message is None else body_message
         self.delay = delay
+        self.errors = errors  # per-parameter errors of a 400
 
 
 class Proxmox:
@@ -83,8 +84,8 @@ class Proxmox:
         path = req.path
         if not (path == BASE or path.startswith(BASE + "/")):
             # the real server's file handler (e.g. a base URL without /api2/json)
-            return Response(501 if req.method != "GET" else 500, b"",
-                            reason="no such file '%s'" % path, headers=[("Cache-Control", "max-age=0")])
+            return Response(500, b"", reason="no such file '%s'" % path,
+                            headers=[("Cache-Control", "max-age=0")])
         if not self.authorized(req):
             return self.unauthorized()
         rel = path[len(BASE):] or "/"
@@ -98,6 +99,9 @@ class Proxmox:
                 except PveError as e:
                     if e.delay:
                         self.lab_sleep(e.delay)
+                    if e.errors is not None:
+                        return Response(e.status, dumps({"errors": e.errors, "data": None}), reason=e.message,
+                                        content_type=JSON, headers=[("Cache-Control", "max-age=0")])
                     return self.error(e.status, e.message, e.body_message)
         return self.error(501, "Method 'GET %s' not implemented" % rel)
 
@@ -189,7 +193,7 @@ class Proxmox:
     def node_row(self, n, with_fp):
         lab = self.lab
         row = {"id": "node/" + n.name, "type": "node", "node": n.name, "level": "",
-               "maxcpu": n.threads, "maxmem": n.maxmem, "maxdisk": n.maxdisk}
+               "maxcpu": n.threads, "maxmem": n.maxmem, "maxdisk": n.root_total}
         if lab.node_online(n.name):
             row.update({"status": "online", "cpu": lab.node_cpu(n), "mem": lab.node_mem(n),
                         "disk": n.boot_disk_used, "uptime": lab.node_uptime(n), "cgroup-mode": 2})
@@ -263,8 +267,8 @@ class Proxmox:
         lab = self.lab
         want = req.qget("type")
         if want not in (None, "", "vm", "node", "storage", "sdn"):
-            raise PveError(400, "Parameter verification failed.",
-                           "Parameter verification failed.")
+            raise PveError(400, "Parameter verification failed.", errors={
+                "type": "value '%s' does not have a value in the enumeration 'vm, storage, node, sdn'" % want})
         out = []
         if want in (None, "", "vm"):
             out += [self.guest_row(g, True) for g in lab.guests]
@@ -274,7 +278,7 @@ class Proxmox:
             for n in lab.pve_nodes:
                 online = lab.node_online(n.name)
                 for sid, ptype, content, maxd, used in (
-                        ("local", "dir", "backup,iso,vztmpl", 100861726720, n.boot_disk_used),
+                        ("local", "dir", "backup,iso,vztmpl", n.root_total, n.boot_disk_used),
                         ("local-lvm", "lvmthin", "images,rootdir", n.maxdisk - 120 * GiB,
                          int((n.maxdisk - 120 * GiB) * (0.31 if n.name == "pve-a" else 0.47)))):
                     row = {"id": "storage/%s/%s" % (n.name, sid), "type": "storage", "storage": sid,
@@ -304,7 +308,7 @@ class Proxmox:
         lab = self.lab
         t = lab.now()
         mem = lab.node_mem(n, t)
-        root_total = 100861726720
+        root_total = n.root_total
         return self.ok({
             "uptime": lab.node_uptime(n),
             "idle": 0,
@@ -342,7 +346,9 @@ class Proxmox:
         steps = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800,
                  "decade": 6048000}
         if tf not in steps:
-            raise PveError(400, "Parameter verification failed.")
+            raise PveError(400, "Parameter verification failed.", errors={
+                "timeframe": "value '%s' does not have a value in the enumeration "
+                             "'hour, day, week, month, year, decade'" % tf})
         return steps[tf]
 
     def get_node_rrd(self, req, node):
@@ -360,7 +366,7 @@ class Proxmox:
                         "loadavg": round(cpu * n.threads * (0.9 + 0.2 * wave("la" + n.name, t)), 6),
                         "memtotal": n.maxmem, "memused": mem + 0.53333,
                         "swaptotal": n.swap_total, "swapused": 0,
-                        "roottotal": 100861726720, "rootused": n.boot_disk_used + 0.7333,
+                        "roottotal": n.root_total, "rootused": n.boot_disk_used + 0.7333,
                         "netin": round(12000 + 90000 * wave("ni" + n.name, t), 3),
                         "netout": round(4000 + 30000 * wave("no" + n.name, t), 3)})
         return self.ok(out)

@@ -238,6 +238,20 @@ def proxmox_basics(a):
         (103, "qemu", "win11", "pve-a"), (110, "lxc", "dns", "pve-a"),
         (111, "lxc", "ollama-cache", "pve-b")], guests)
     check("pve content type", hdr.get("Content-Type") == "application/json;charset=UTF-8", hdr)
+    c = a.conn("proxmox")
+    auth = {"Authorization": "PVEAPIToken=%s=%s" % (s["pve_token_id"], s["pve_token_secret"])}
+    try:
+        c.request("GET", "/api2/json/version", headers=auth)
+        r1 = c.getresponse()
+        r1.read()
+        sock1 = c.sock
+        c.request("GET", "/api2/json/nodes", headers=auth)
+        r2 = c.getresponse()
+        r2.read()
+        check("pve keep-alive: two requests on one connection",
+              r1.status == 200 and r2.status == 200 and c.sock is sock1 and not r2.will_close)
+    finally:
+        c.close()
     st, _, _, body = a.get("proxmox", "/api2/json/cluster/resources?type=vm")
     check("pve ?type=vm filters", {r["type"] for r in json.loads(body)["data"]} == {"qemu", "lxc"})
 
@@ -373,6 +387,18 @@ def kubernetes_basics(a):
     ns_name = [i["metadata"]["namespace"] + "/" + i["metadata"]["name"] for i in items]
     check("k8s list is sorted by namespace/name", ns_name == sorted(ns_name))
 
+    c = a.conn("kubernetes")
+    try:
+        socks = []
+        for path in ("/api/v1/nodes", "/api/v1/pods?limit=3", "/version"):
+            c.request("GET", path, headers={"Authorization": "Bearer " + s["k8s_token"]})
+            r = c.getresponse()
+            r.read()
+            socks.append((r.status, c.sock))
+        check("k8s keep-alive: three requests on one connection",
+              [x[0] for x in socks] == [200] * 3 and len({id(x[1]) for x in socks}) == 1)
+    finally:
+        c.close()
     st, _, _, body = a.get("kubernetes", "/api/v1/namespaces/lab/pods?limit=2")
     d = json.loads(body)
     check("k8s namespaced list only has that namespace",
@@ -443,8 +469,10 @@ def fault_checks(a):
     a.admin("DELETE", "/faults")
     check("DELETE /faults clears", a.admin("GET", "/faults")[1]["faults"] == [])
 
-    # latency
-    a.fault(backend="proxmox", kind="latency", ms=400, path="/api2/json/version", count=1)
+    # latency (added with the --fault syntax through the admin API)
+    st, d = a.admin("POST", "/faults", {"spec": "proxmox:latency:ms=400@/api2/json/version#1"})
+    check("admin POST /faults takes the --fault syntax as {spec}", st == 200 and d["fault"]["ms"] == 400
+          and d["fault"]["path"] == "/api2/json/version" and d["fault"]["count"] == 1, d)
     t = time.time()
     a.get("proxmox", "/api2/json/version")
     t1 = time.time() - t
@@ -509,7 +537,7 @@ def fault_checks(a):
     deadline = time.time() + 3
     err = 0
     while time.time() < deadline and not err:
-        err = raw_err = t.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        err = t.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         time.sleep(0.02)
     try:
         data = t.recv(100)
@@ -517,7 +545,7 @@ def fault_checks(a):
         data = e
     t.close()
     check("fault reset: RST (ECONNRESET), no answer",
-          err == errno.ECONNRESET and not data or isinstance(data, ConnectionResetError), (raw_err, data))
+          (err == errno.ECONNRESET and not data) or isinstance(data, ConnectionResetError), (err, data))
     st = a.get("proxmox", "/api2/json/version")[0]
     check("fault reset: count 1, next request answered", st == 200)
 
