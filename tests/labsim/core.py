@@ -374,21 +374,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return b.server_header if b else "labsim-admin"
 
     def _read_body(self):
-        te = self.headers.get("Transfer-Encoding", "")
-        if "chunked" in te.lower():
-            out = []
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                out.append(self.rfile.read(size))
-                self.rfile.readline(3)
-            return b"".join(out)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
+        """The request body (Content-Length or chunked).  A malformed framing
+        gives an empty body and closes the connection after the answer."""
+        try:
+            te = self.headers.get("Transfer-Encoding", "")
+            if "chunked" in te.lower():
+                out = []
+                while True:
+                    line = self.rfile.readline(65537)
+                    size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                            pass
+                        break
+                    out.append(self.rfile.read(size))
+                    self.rfile.readline(3)
+                return b"".join(out)
+            n = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(n) if n > 0 else b""
+        except ValueError:
+            self.close_connection = True
+            return b""
 
     def _build_request(self):
         req = Request()
