@@ -341,6 +341,20 @@ static long backoff_ms(int attempt)
 	return base / 2 + (long)(arc4random_uniform((uint32_t)(base / 2 + 1)));
 }
 
+/* size_text writes a size limit for a message: "64 MiB", "1 KiB", "1500 bytes" (never rounded to
+ * a wrong "0 MiB"). */
+static void size_text(size_t n, char *out, size_t out_size)
+{
+	const size_t mib = (size_t)1 << 20;
+	if (n >= mib && n % mib == 0) {
+		snprintf(out, out_size, "%zu MiB", n / mib);
+	} else if (n >= 1024 && n % 1024 == 0) {
+		snprintf(out, out_size, "%zu KiB", n / 1024);
+	} else {
+		snprintf(out, out_size, "%zu bytes", n);
+	}
+}
+
 static bool is_idempotent(const char *method)
 {
 	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -377,9 +391,10 @@ static void attempt_finished(struct http_request *req, CURLcode rc)
 	} else if (req->stopped_by_chunk) {
 		err_set(&e, ERR_CANCELLED, 0, "%s: stream stopped", req->backend);
 	} else if (req->too_large) {
-		err_set(&e, ERR_TOO_LARGE, status,
-		        "%s: answer from %s is larger than %zu MiB; refused", req->backend,
-		        req->url, req->max_body >> 20);
+		char limit[32];
+		size_text(req->max_body, limit, sizeof(limit));
+		err_set(&e, ERR_TOO_LARGE, status, "%s: answer from %s is larger than %s; refused",
+		        req->backend, req->url, limit);
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		if (req->idle_timeout_ms > 0 && req->timeout_ms < 0) {
 			err_set(&e, ERR_TIMEOUT, 0, "%s: no data from %s for %ld s (stalled)",
