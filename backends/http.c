@@ -365,6 +365,13 @@ static void attempt_finished(struct http_request *req, CURLcode rc)
 {
 	long status = 0;
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_off_t retry_after = 0;
+	/* curl also understands the HTTP-date form of Retry-After. */
+	if (req->resp.retry_after < 0 &&
+	    curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+	    retry_after > 0) {
+		req->resp.retry_after = (double)retry_after;
+	}
 	req->resp.status = status;
 	req->resp.len = req->body_in.len;
 	easy_release(req);

@@ -497,6 +497,18 @@ static void op_begin(struct k8s_op *op)
 		op_send(op);
 		return;
 	}
+	if (str_eq(k->target.exec->interactive_mode, "Always")) {
+		/* Such a plugin asks questions on a terminal; we run plugins without one. */
+		err_set(&op->fail, ERR_AUTH, 0,
+		        "kubernetes: the exec credential plugin '%s' of context '%s' needs a "
+		        "terminal "
+		        "(interactiveMode: Always); run kubectl once to log in, or use a token",
+		        k->target.exec->command, k8s_context_name(k));
+		op->defer = evtimer_new(k->base, on_defer, op);
+		struct timeval tv = {0, 0};
+		evtimer_add(op->defer, &tv);
+		return;
+	}
 	op->next_waiting = k->waiting;
 	k->waiting = op;
 	if (!k->exec) {
