@@ -22,7 +22,7 @@
 /* Renew an exec credential this long before it expires. */
 #define EXPIRY_MARGIN_S 60.0
 
-enum op_kind { OP_NODES, OP_PODS };
+enum op_kind { OP_NODES, OP_PODS, OP_RAW };
 
 struct k8s {
 	struct event_base *base;
@@ -59,6 +59,9 @@ struct k8s_op {
 	char *ns;
 	char *cont;
 	struct k8s_pods pods;
+	/* OP_RAW */
+	struct k8s_request_opts raw; /* path, accept and what point at raw_strings */
+	char *raw_strings[3];
 };
 
 void k8s_nodes_finish(struct k8s_nodes *r)
@@ -73,6 +76,8 @@ void k8s_pods_finish(struct k8s_pods *r)
 {
 	pod_list_finish(&r->pods);
 	err_list_finish(&r->errors);
+	free(r->resource_version);
+	r->resource_version = NULL;
 }
 
 struct k8s *k8s_create(struct event_base *base, struct http *h, const struct config_kubernetes *cfg)
@@ -106,6 +111,9 @@ static void op_free(struct k8s_op *op)
 	k8s_pods_finish(&op->pods);
 	free(op->ns);
 	free(op->cont);
+	for (size_t i = 0; i < 3; i++) {
+		free(op->raw_strings[i]);
+	}
 	free(op);
 }
 
@@ -348,8 +356,15 @@ static void on_pods_page(void *ud, struct http_response *resp, const struct err 
 		}
 		k8s_error(op->k, &e, resp, err, "list pods");
 	} else {
-		char *cont = NULL;
-		if (k8s_parse_pod_table(resp->body, resp->len, &op->pods.pods, &cont, &e)) {
+		char *cont = NULL, *rv = NULL;
+		if (k8s_parse_pod_page(resp->body, resp->len, &op->pods.pods, &cont, &rv, &e)) {
+			/* Every page carries the same resourceVersion: the list's snapshot. */
+			if (!op->cont || !op->pods.resource_version) {
+				free(op->pods.resource_version);
+				op->pods.resource_version = rv;
+				rv = NULL;
+			}
+			free(rv);
 			free(op->cont);
 			op->cont = cont;
 			if (cont) {
@@ -389,11 +404,60 @@ static void pods_request_page(struct k8s_op *op)
 	buf_finish(&path);
 }
 
+/* --- any other request --- */
+
+static void on_raw_done(void *ud, struct http_response *resp, const struct err *err)
+{
+	struct k8s_op *op = ud;
+	op->reqs[0] = NULL;
+	struct err e;
+	if (err) {
+		k8s_error(op->k, &e, resp, err, op->raw.what);
+	}
+	http_done_fn done = op->raw.on_done;
+	void *cb_ud = op->raw.ud;
+	op_free(op);
+	done(cb_ud, resp, err ? &e : NULL);
+}
+
+static bool on_raw_chunk(void *ud, const char *data, size_t len)
+{
+	struct k8s_op *op = ud;
+	return op->raw.on_chunk(op->raw.ud, data, len);
+}
+
+static void raw_send(struct k8s_op *op)
+{
+	struct k8s *k = op->k;
+	char *url = xasprintf("%s%s", k->target.server, op->raw.path);
+	const char *headers[3] = {op->raw.accept, NULL, NULL};
+	if (k->auth_header) {
+		headers[1] = k->auth_header;
+	}
+	struct http_request_opts o = {
+	        .backend = "kubernetes",
+	        .url = url,
+	        .headers = headers,
+	        .tls = &k->tls,
+	        .max_retries = op->raw.max_retries,
+	        .max_body = op->raw.max_body,
+	        .timeout_ms = op->raw.timeout_ms,
+	        .idle_timeout_ms = op->raw.idle_timeout_ms,
+	        .on_chunk = op->raw.on_chunk ? on_raw_chunk : NULL,
+	        .on_done = on_raw_done,
+	        .ud = op,
+	};
+	op->reqs[0] = http_start(k->http, &o);
+	free(url);
+}
+
 /* --- preparing credentials, then sending --- */
 
 static void op_send(struct k8s_op *op)
 {
-	if (op->kind == OP_NODES) {
+	if (op->kind == OP_RAW) {
+		raw_send(op);
+	} else if (op->kind == OP_NODES) {
 		op->pending = 2;
 		op->reqs[0] =
 		        k8s_get(op, "/api/v1/nodes", "Accept: application/json", -1, 0, on_nodes);
@@ -406,7 +470,15 @@ static void op_send(struct k8s_op *op)
 
 static void op_fail(struct k8s_op *op, const struct err *e)
 {
-	if (op->kind == OP_NODES) {
+	if (op->kind == OP_RAW) {
+		char empty[1] = "";
+		struct http_response resp = {.body = empty, .retry_after = -1};
+		http_done_fn done = op->raw.on_done;
+		void *ud = op->raw.ud;
+		struct err copy = *e;
+		op_free(op);
+		done(ud, &resp, &copy);
+	} else if (op->kind == OP_NODES) {
 		op->nodes.failed = true;
 		err_list_add(&op->nodes.errors, e);
 		op->pending = 0;
@@ -537,6 +609,20 @@ struct k8s_op *k8s_fetch_pods(struct k8s *k, const char *ns, k8s_pods_fn cb, voi
 	op->ud = ud;
 	const char *use_ns = ns ? ns : k->cfg->namespace_;
 	op->ns = use_ns && *use_ns ? xstrdup(use_ns) : NULL;
+	op_begin(op);
+	return op;
+}
+
+struct k8s_op *k8s_request(struct k8s *k, const struct k8s_request_opts *opts)
+{
+	struct k8s_op *op = xcalloc(1, sizeof(*op));
+	op->k = k;
+	op->kind = OP_RAW;
+	op->raw = *opts;
+	op->raw.path = op->raw_strings[0] = xstrdup(opts->path ? opts->path : "/");
+	op->raw.accept = op->raw_strings[1] =
+	        xstrdup(opts->accept ? opts->accept : "Accept: application/json");
+	op->raw.what = op->raw_strings[2] = xstrdup(opts->what ? opts->what : "request");
 	op_begin(op);
 	return op;
 }

@@ -29,6 +29,8 @@ struct k8s_pods {
 	int restarts; /* how often an expired continue token restarted the list */
 	struct err_list errors;
 	bool failed;
+	/* The list's metadata.resourceVersion, where a watch of it starts; NULL if none. */
+	char *resource_version;
 };
 
 void k8s_nodes_finish(struct k8s_nodes *r);
@@ -48,6 +50,29 @@ struct k8s_op *k8s_fetch_nodes(struct k8s *k, k8s_nodes_fn cb, void *ud);
 struct k8s_op *k8s_fetch_pods(struct k8s *k, const char *ns, k8s_pods_fn cb, void *ud);
 /* k8s_op_cancel stops an operation; its callback is not called. */
 void k8s_op_cancel(struct k8s_op *op);
+
+/* A request of any other kind (watch streams, logs, single objects), sent with the same
+ * credentials as the calls above (kubeconfig, exec plugin). */
+struct k8s_request_opts {
+	const char *path;     /* "/api/v1/...?query", already escaped */
+	const char *accept;   /* a whole "Accept: ..." header; NULL: application/json */
+	const char *what;     /* "watch pods", named in error messages */
+	int max_retries;      /* as http.h: -1 the default, 0 none */
+	long timeout_ms;      /* as http.h: 0 the default, -1 none (streams) */
+	long idle_timeout_ms; /* as http.h: 0 off */
+	size_t max_body;      /* as http.h: 0 the default */
+	/* Streaming (may be NULL): the pieces of a 2xx body as they arrive; return false to stop
+	 * (the request then ends with ERR_CANCELLED). Never cancel the op from in here. */
+	http_chunk_fn on_chunk;
+	/* Called once at the end (not after k8s_op_cancel). err is NULL on a 2xx answer; else it
+	 * says what happened the Kubernetes way (a Status message, the context for a 401), and resp
+	 * (never NULL) holds what arrived (status 0 when nothing did). The op is gone by then. */
+	http_done_fn on_done;
+	void *ud;
+};
+
+/* k8s_request starts opts' GET once the credentials are ready; k8s_op_cancel stops it. */
+struct k8s_op *k8s_request(struct k8s *k, const struct k8s_request_opts *opts);
 
 /* k8s_context_name: the context in use (after the first call), for messages. */
 const char *k8s_context_name(const struct k8s *k);

@@ -567,6 +567,20 @@ static void k8s_pod_status(const json_t *pod, struct pod_row *r)
 	r->restarts = restarts;
 }
 
+/* k8s_pod_row: one full Pod object as a row, as kubectl get pods shows it (a PodList item, or the
+ * object of a watch event). */
+static void k8s_pod_row(const json_t *pod, struct pod_row *r)
+{
+	json_t *meta = json_object_get(pod, "metadata");
+	const char *name = json_str(meta, "name");
+	r->name = xstrdup(name ? name : "");
+	r->namespace_ = k8s_dup(k8s_nonempty(meta, "namespace"));
+	r->created = k8s_time(meta, "creationTimestamp");
+	r->node = k8s_dup(k8s_nonempty(json_object_get(pod, "spec"), "nodeName"));
+	r->ip = k8s_dup(k8s_nonempty(json_object_get(pod, "status"), "podIP"));
+	k8s_pod_status(pod, r);
+}
+
 static bool k8s_parse_podlist(json_t *root, struct pod_list *out, struct err *err)
 {
 	json_t *items = NULL;
@@ -579,24 +593,19 @@ static bool k8s_parse_podlist(json_t *root, struct pod_list *out, struct err *er
 		if (!json_is_object(pod)) {
 			continue;
 		}
-		struct pod_row *r = pod_list_push(out);
-		json_t *meta = json_object_get(pod, "metadata");
-		const char *name = json_str(meta, "name");
-		r->name = xstrdup(name ? name : "");
-		r->namespace_ = k8s_dup(k8s_nonempty(meta, "namespace"));
-		r->created = k8s_time(meta, "creationTimestamp");
-		r->node = k8s_dup(k8s_nonempty(json_object_get(pod, "spec"), "nodeName"));
-		r->ip = k8s_dup(k8s_nonempty(json_object_get(pod, "status"), "podIP"));
-		k8s_pod_status(pod, r);
+		k8s_pod_row(pod, pod_list_push(out));
 	}
 	return true;
 }
 
 static bool parse_pod_table(const char *body, size_t len, struct pod_list *out,
-                            char **continue_token, struct err *err)
+                            char **continue_token, char **resource_version, struct err *err)
 {
 	if (continue_token) {
 		*continue_token = NULL;
+	}
+	if (resource_version) {
+		*resource_version = NULL;
 	}
 	json_t *root = k8s_load("pod table", "Table", body, len, err);
 	if (!root) {
@@ -617,6 +626,10 @@ static bool parse_pod_table(const char *body, size_t len, struct pod_list *out,
 		*continue_token =
 		        k8s_dup(k8s_nonempty(json_object_get(root, "metadata"), "continue"));
 	}
+	if (ok && resource_version) {
+		*resource_version =
+		        k8s_dup(k8s_nonempty(json_object_get(root, "metadata"), "resourceVersion"));
+	}
 	json_decref(root);
 	return ok;
 }
@@ -624,11 +637,144 @@ static bool parse_pod_table(const char *body, size_t len, struct pod_list *out,
 bool k8s_parse_pod_table(const char *body, size_t len, struct pod_list *out, char **continue_token,
                          struct err *err)
 {
-	/* The tree is read once and dropped: allocate it from an arena (see json_util.h). */
+	return k8s_parse_pod_page(body, len, out, continue_token, NULL, err);
+}
+
+bool k8s_parse_pod_page(const char *body, size_t len, struct pod_list *out, char **continue_token,
+                        char **resource_version, struct err *err)
+{
+	/* The tree is read once and dropped: allocate it from an arena (see json_util.h). The
+	 * strings handed out are copied with the ordinary allocator (xstrdup). */
 	json_arena_begin();
-	bool ok = parse_pod_table(body, len, out, continue_token, err);
+	bool ok = parse_pod_table(body, len, out, continue_token, resource_version, err);
 	json_arena_end();
 	return ok;
+}
+
+bool k8s_parse_pod(const char *body, size_t len, struct pod_row *out, struct err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->restarts = -1;
+	out->created = NAN;
+	json_t *root = k8s_load("pod", "Pod", body, len, err);
+	if (!root) {
+		return false;
+	}
+	const char *kind = json_str(root, "kind");
+	bool ok = !kind || strcmp(kind, "Pod") == 0;
+	if (ok) {
+		k8s_pod_row(root, out);
+	} else {
+		err_set(err, ERR_MALFORMED, 0, "pod: expected a Pod, got kind '%.80s'", kind);
+	}
+	json_decref(root);
+	return ok;
+}
+
+/* ---- watch events ---- */
+
+static const struct {
+	const char *name;
+	enum k8s_watch_type type;
+} k8s_watch_types[] = {
+        {"ADDED", K8S_WATCH_ADDED},     {"MODIFIED", K8S_WATCH_MODIFIED},
+        {"DELETED", K8S_WATCH_DELETED}, {"BOOKMARK", K8S_WATCH_BOOKMARK},
+        {"ERROR", K8S_WATCH_ERROR},
+};
+
+static void k8s_watch_status(const json_t *st, struct k8s_watch_event *out)
+{
+	if (json_is_object(st)) {
+		out->status.reason = k8s_dup(k8s_nonempty(st, "reason"));
+		out->status.message = k8s_dup(k8s_nonempty(st, "message"));
+		int64_t code;
+		out->status.code = json_int(st, "code", &code) && code >= 0 && code <= LONG_MAX
+		                           ? (long)code
+		                           : 0;
+	}
+	/* 410: the resourceVersion is too old ("Gone" before 1.x, "Expired" now). */
+	if (out->status.code == 410 || str_eq(out->status.reason, "Expired") ||
+	    str_eq(out->status.reason, "Gone")) {
+		out->type = K8S_WATCH_EXPIRED;
+	}
+}
+
+static bool parse_watch_event(json_t *root, struct k8s_watch_event *out, struct err *err)
+{
+	const char *type = json_str(root, "type");
+	if (!type) {
+		return err_set(err, ERR_MALFORMED, 0, "watch event: no type");
+	}
+	size_t t = 0;
+	size_t n_types = sizeof(k8s_watch_types) / sizeof(k8s_watch_types[0]);
+	while (t < n_types && strcmp(type, k8s_watch_types[t].name) != 0) {
+		t++;
+	}
+	if (t == n_types) {
+		return err_set(err, ERR_MALFORMED, 0, "watch event: unknown type '%.40s'", type);
+	}
+	json_t *obj = json_object_get(root, "object");
+	if (!json_is_object(obj)) {
+		return err_set(err, ERR_MALFORMED, 0, "watch event %s: no object", type);
+	}
+	out->type = k8s_watch_types[t].type;
+	if (out->type == K8S_WATCH_ERROR) {
+		k8s_watch_status(obj, out);
+		return true;
+	}
+	json_t *meta = json_object_get(obj, "metadata");
+	out->resource_version = k8s_dup(k8s_nonempty(meta, "resourceVersion"));
+	if (out->type == K8S_WATCH_BOOKMARK) {
+		if (!out->resource_version) {
+			return err_set(err, ERR_MALFORMED, 0,
+			               "watch BOOKMARK without resourceVersion");
+		}
+		return true;
+	}
+	const char *kind = json_str(obj, "kind");
+	if (kind && strcmp(kind, "Pod") != 0) {
+		return err_set(err, ERR_MALFORMED, 0, "watch event %s: expected a Pod, got '%.40s'",
+		               type, kind);
+	}
+	if (!k8s_nonempty(meta, "name")) {
+		return err_set(err, ERR_MALFORMED, 0, "watch event %s: a Pod without a name", type);
+	}
+	k8s_pod_row(obj, &out->pod);
+	return true;
+}
+
+bool k8s_parse_watch_event(const char *line, size_t len, struct k8s_watch_event *out,
+                           struct err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->pod.restarts = -1;
+	out->pod.created = NAN;
+	char jerr[160];
+	json_t *root = json_load_body(line, len, jerr, sizeof(jerr));
+	if (!root) {
+		return err_set(err, ERR_MALFORMED, 0, "watch event: not JSON (%s)", jerr);
+	}
+	bool ok = json_is_object(root)
+	                  ? parse_watch_event(root, out, err)
+	                  : err_set(err, ERR_MALFORMED, 0, "watch event: not a JSON object");
+	json_decref(root);
+	if (!ok) {
+		k8s_watch_event_finish(out);
+	}
+	return ok;
+}
+
+void k8s_watch_event_finish(struct k8s_watch_event *ev)
+{
+	if (!ev) {
+		return;
+	}
+	pod_row_finish(&ev->pod);
+	free(ev->resource_version);
+	k8s_status_finish(&ev->status);
+	memset(ev, 0, sizeof(*ev));
+	ev->pod.restarts = -1;
+	ev->pod.created = NAN;
 }
 
 /* ---- Status ---- */

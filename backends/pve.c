@@ -185,6 +185,11 @@ static struct http_request *pve_get(struct pve *p, const char *path, http_done_f
 	return req;
 }
 
+struct http_request *pve_http_get(struct pve *p, const char *path, http_done_fn done, void *ud)
+{
+	return pve_get(p, path, done, ud);
+}
+
 static void start_sub(struct pve_op *op, const char *path, size_t index, bool is_node)
 {
 	struct pve_sub *sub = &op->subs[op->n_subs++];

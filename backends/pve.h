@@ -40,6 +40,11 @@ struct pve_op *pve_fetch_status(struct pve *p, unsigned want, pve_status_fn cb, 
 /* pve_op_cancel stops an operation; its callback is not called. */
 void pve_op_cancel(struct pve_op *op);
 
+/* pve_http_get starts GET {url}/api2/json{path} (path begins with '/', already escaped) with the
+ * client's token and TLS settings, the usual retries and a 16 MiB cap: for calls this client has
+ * no dedicated function for. done runs once (see http.h); the handle is for http_cancel. */
+struct http_request *pve_http_get(struct pve *p, const char *path, http_done_fn done, void *ud);
+
 /* pve_error_from_response turns a failed answer into a message a person can act on. `what` names
  * the call ("node pve-b status"). */
 void pve_error_from_response(struct err *out, const struct http_response *resp,

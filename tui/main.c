@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "cli.h"
+#include "demo.h"
 #include "http.h"
 #include "text.h"
 #include "util.h"
@@ -19,6 +21,8 @@ static void usage(FILE *out)
 	fputs("usage: labdeck [OPTIONS] COMMAND [ARGS]\n"
 	      "\n"
 	      "A terminal console for a Proxmox VE + Kubernetes home lab.\n"
+	      "\n"
+	      "With no command, labdeck opens the full-screen console (press ? in it for keys).\n"
 	      "\n"
 	      "Commands:\n"
 	      "  nodes                 Proxmox nodes and Kubernetes nodes: status, CPU, memory, "
@@ -36,11 +40,11 @@ static void usage(FILE *out)
 	      "  --node NODE           only guests on this Proxmox node\n"
 	      "  --timeout SECONDS     per-request timeout (default 30)\n"
 	      "  --readonly            refuse every changing action\n"
+	      "  --demo                the console against a simulated lab, started for it\n"
 	      "  --version             print the version\n"
 	      "  -h, --help            this help\n"
 	      "\n"
-	      "Not in this version yet: the full-screen console (labdeck alone), chat, rag, guest\n"
-	      "actions, deploy, jobs, ssh and topology.\n"
+	      "Not in this version yet: chat, rag, guest actions, deploy, jobs, ssh and topology.\n"
 	      "\n"
 	      "Exit status: 0 done; 1 refused or failed; 2 usage or configuration error;\n"
 	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission "
@@ -60,7 +64,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return 2;
 }
 
-enum { OPT_JSON = 1000, OPT_CONFIG, OPT_NODE, OPT_TIMEOUT, OPT_READONLY, OPT_VERSION };
+enum { OPT_JSON = 1000, OPT_CONFIG, OPT_NODE, OPT_TIMEOUT, OPT_READONLY, OPT_VERSION, OPT_DEMO };
 
 int main(int argc, char **argv)
 {
@@ -78,6 +82,7 @@ int main(int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	struct cli c = {0};
+	bool demo = false;
 	int opt;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "n:h", long_opts, NULL)) != -1) {
@@ -108,6 +113,9 @@ int main(int argc, char **argv)
 		case OPT_READONLY:
 			c.readonly = true;
 			break;
+		case OPT_DEMO:
+			demo = true;
+			break;
 		case OPT_VERSION:
 			printf("labdeck %s\n", LABDECK_VERSION);
 			return 0;
@@ -120,15 +128,17 @@ int main(int argc, char **argv)
 		}
 		}
 	}
-	if (optind >= argc) {
-		fputs("labdeck: the full-screen console is not in this version yet; try 'labdeck "
-		      "nodes', 'labdeck guests' or 'labdeck pods'.\n",
-		      stderr);
-		return 2;
+	if (demo) {
+		if (optind < argc) {
+			return usage_error("--demo takes no command");
+		}
+		return demo_run(c.readonly);
 	}
-	const char *cmd = argv[optind];
+	const char *cmd = optind < argc ? argv[optind] : NULL;
 	int (*run)(struct cli *) = NULL;
-	if (strcmp(cmd, "nodes") == 0) {
+	if (!cmd) {
+		run = NULL; /* the console */
+	} else if (strcmp(cmd, "nodes") == 0) {
 		run = cli_nodes;
 	} else if (strcmp(cmd, "guests") == 0) {
 		run = cli_guests;
@@ -140,7 +150,7 @@ int main(int argc, char **argv)
 		free(safe);
 		return rc;
 	}
-	if (optind + 1 < argc) {
+	if (cmd && optind + 1 < argc) {
 		char *safe = text_sanitize(argv[optind + 1], false);
 		int rc = usage_error("unexpected argument '%s'", safe);
 		free(safe);
@@ -163,6 +173,19 @@ int main(int argc, char **argv)
 		char *safe = text_sanitize(c.cfg.warnings[i], false);
 		fprintf(stderr, "labdeck: warning: %s\n", safe);
 		free(safe);
+	}
+	if (!run) {
+		if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+			fputs("labdeck: the console needs a terminal; for scripts use 'labdeck "
+			      "nodes', "
+			      "'guests' or 'pods' (with --json)\n",
+			      stderr);
+			config_finish(&c.cfg);
+			return 2;
+		}
+		int rc = app_run(&c.cfg, c.readonly);
+		config_finish(&c.cfg);
+		return rc;
 	}
 	c.base = event_base_new();
 	c.http = http_create(c.base);

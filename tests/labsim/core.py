@@ -10,9 +10,15 @@ A backend (proxmox.py, kubernetes.py, later ollama.py ...) is an object with:
     malformed_body()      -> bytes                       (fault kind "malformed")
     big_parts(nbytes)     -> iterator of bytes            (fault kind "big")
     expired_continue(req) -> Response or None             (fault kind "expire_continue")
+    expired_watch(req)    -> Response or None             (fault kind "expire_watch"; optional)
     admin(method, path, body) -> (status, obj) or None   (extra admin routes)
 
-Everything binds 127.0.0.1 only.
+A Response with `chunks` streams (watch, log follow): the iterator may block
+between chunks, and should end when req.client_gone() says the client left.
+
+Everything binds 127.0.0.1 only.  A backend's port can be taken down and
+brought back at run time (admin POST /outage): the listening socket is
+closed, so connecting is refused, and re-opened on the same port.
 """
 
 import base64
@@ -20,6 +26,8 @@ import hashlib
 import http.server
 import json
 import os
+import re
+import select
 import socket
 import ssl
 import struct
@@ -48,9 +56,17 @@ def log(msg):
         pass
 
 
+_C1 = re.compile("[\u0080-\u009f]")
+
+
 def dumps(obj):
-    """Compact JSON, as the real servers send it (UTF-8, no spaces)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact JSON, as the real servers send it (UTF-8, no spaces).  Control
+    characters are \\u escapes: C0 ones (ESC, BEL) as json always writes
+    them, and C1 ones (U+0080-U+009F, such as the 8-bit CSI U+009B) too."""
+    s = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if _C1.search(s):
+        s = _C1.sub(lambda m: "\\u%04x" % ord(m.group()), s)
+    return s.encode("utf-8")
 
 
 def reason_phrase(code):
@@ -66,11 +82,26 @@ def reason_phrase(code):
 
 class Request:
     __slots__ = ("backend", "method", "target", "path", "query", "headers", "body", "peercert",
-                 "time", "version")
+                 "time", "version", "conn")
 
     def qget(self, name, default=None):
         v = self.query.get(name)
         return v[0] if v else default
+
+    def client_gone(self):
+        """For streams: has the client closed (or the connection been cut by an
+        outage)?  A streaming client sends nothing after its request, so
+        anything readable (EOF, a TLS close_notify) means it has gone."""
+        c = self.conn
+        if c is None:
+            return False
+        try:
+            if isinstance(c, ssl.SSLSocket) and c.pending():
+                return True
+            r, _, _ = select.select([c], [], [], 0)
+            return bool(r)
+        except (OSError, ValueError):
+            return True
 
     def header(self, name, default=""):
         v = self.headers.get(name)
@@ -102,9 +133,10 @@ class Response:
 # Fault injection
 
 FAULT_KINDS = ("latency", "status", "malformed", "truncated", "reset", "stall", "big",
-               "expire_continue", "slow401")
+               "expire_continue", "expire_watch", "slow401")
 # Kinds that replace the answer (at most one applies to a request).
-TERMINAL_KINDS = ("status", "malformed", "truncated", "reset", "stall", "big", "expire_continue")
+TERMINAL_KINDS = ("status", "malformed", "truncated", "reset", "stall", "big", "expire_continue",
+                  "expire_watch")
 NUMERIC_PARAMS = {"ms": float, "code": int, "retry_after": int, "seconds": float, "mb": float}
 
 
@@ -260,6 +292,8 @@ class FaultTable:
                 elif r.kind in TERMINAL_KINDS and term is None:
                     if r.kind == "expire_continue" and not req.qget("continue"):
                         continue
+                    if r.kind == "expire_watch" and req.qget("watch") not in ("1", "true", "True"):
+                        continue
                     self._use(r)
                     term = r
         return lat, term
@@ -325,7 +359,51 @@ class _Server(http.server.ThreadingHTTPServer):
         self.app = app
         self.backend = backend
         self.ssl_ctx = ssl_ctx
+        self.conns = set()  # open connections (an outage cuts them)
+        self.conns_lock = threading.Lock()
+        self.down = False
+        self.thread = None
         super().__init__((LOOPBACK, 0), handler_cls)
+
+    def serve_in_thread(self):
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True)
+        self.thread.start()
+
+    def go_down(self):
+        """Stop listening (new connections are refused) and cut the open
+        connections, as when the service dies."""
+        if self.down:
+            return
+        self.down = True
+        self.shutdown()  # serve_forever returns; nothing accepts any more
+        self.socket.close()
+        with self.conns_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:  # on a duplicate of the descriptor: the TLS object stays with its thread
+                s = socket.fromfd(c.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                finally:
+                    s.close()
+            except OSError:
+                pass
+
+    def go_up(self):
+        """Listen again on the same port."""
+        if not self.down:
+            return
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(self.server_address)
+            s.listen(self.request_queue_size)
+        except OSError:
+            s.close()
+            raise
+        self.socket = s
+        self.down = False
+        self.serve_in_thread()
 
     def server_bind(self):
         # No reverse lookup of the name (HTTPServer.server_bind does getfqdn).
@@ -345,9 +423,13 @@ class _Server(http.server.ThreadingHTTPServer):
                 log("%s: TLS handshake with %s:%d failed: %s" % (name, client_address[0],
                                                                   client_address[1], e))
                 return
+        with self.conns_lock:
+            self.conns.add(conn)
         try:
             self.RequestHandlerClass(conn, client_address, self)
         finally:
+            with self.conns_lock:
+                self.conns.discard(conn)
             try:
                 conn.close()
             except OSError:
@@ -408,6 +490,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         req.body = self._read_body()
         req.time = time.time()
         req.version = self.request_version
+        req.conn = self.connection
         req.peercert = None
         if isinstance(self.connection, ssl.SSLSocket):
             try:
@@ -535,17 +618,31 @@ class App:
 
     def start(self):
         for s in self.servers:
-            t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True)
-            t.start()
+            s.serve_in_thread()
 
     def shutdown(self):
         self.stop_event.set()
         for s in self.servers:
             try:
-                s.shutdown()
+                if not s.down:
+                    s.shutdown()
                 s.server_close()
             except Exception:
                 pass
+
+    def set_outage(self, name, down):
+        """Take a backend's port down (connections refused) or bring it back."""
+        for s in self.servers:
+            if s.backend is not None and s.backend.name == name:
+                if down:
+                    s.go_down()
+                else:
+                    s.go_up()
+                return True
+        return False
+
+    def outages(self):
+        return sorted(s.backend.name for s in self.servers if s.backend is not None and s.down)
 
     # ---- backend requests ----
 
@@ -583,8 +680,9 @@ class App:
             h.send(backend.fault_status(req, p["code"], p), rec)
         elif kind == "malformed":
             h.send(Response(200, backend.malformed_body(), content_type=backend.json_type), rec)
-        elif kind == "expire_continue":
-            resp = backend.expired_continue(req)
+        elif kind in ("expire_continue", "expire_watch"):
+            hook = getattr(backend, "expired_continue" if kind == "expire_continue" else "expired_watch", None)
+            resp = hook(req) if hook is not None else None
             if resp is None:
                 resp = self.answer(backend, req)
             h.send(resp, rec)
@@ -593,17 +691,28 @@ class App:
             h.rst()
         elif kind == "truncated":
             resp = self.answer(backend, req)
-            body = resp.full_body()
-            head = h.write_head(resp.status, resp.reason, resp.headers, length=len(body))
-            h.wfile.write(head + body[: len(body) // 2])
+            if resp.chunks is not None:
+                # a stream: a chunk announced whole, half of it sent, then the end
+                first = self._first_chunk(resp)
+                head = h.write_head(resp.status, resp.reason, resp.headers, chunked=True)
+                h.wfile.write(head + (b"%x\r\n%s" % (len(first), first[: len(first) // 2]) if first else b""))
+            else:
+                body = resp.body or b""
+                head = h.write_head(resp.status, resp.reason, resp.headers, length=len(body))
+                h.wfile.write(head + body[: len(body) // 2])
             rec["status"] = resp.status
             h.hard_close()
         elif kind == "stall":
             resp = self.answer(backend, req)
-            body = resp.full_body()
-            part = body[: max(1, min(len(body) // 2, 4096))] if body else b" "
+            if resp.chunks is not None:
+                # a stream (watch, log follow): what it sends first, then nothing
+                body = self._first_chunk(resp)
+                part = body[: max(1, min(len(body) // 2, 4096))] if body else b""
+            else:
+                body = resp.body or b""
+                part = body[: max(1, min(len(body) // 2, 4096))] if body else b" "
             head = h.write_head(resp.status, resp.reason, resp.headers, chunked=True)
-            h.wfile.write(head + b"%x\r\n%s\r\n" % (len(part), part))
+            h.wfile.write(head + (b"%x\r\n%s\r\n" % (len(part), part) if part else b""))
             rec["status"] = resp.status
             self.stop_event.wait(float(p.get("seconds", 600.0)))
             h.hard_close()
@@ -636,6 +745,14 @@ class App:
         self._admin_reply(h, status, obj)
 
     @staticmethod
+    def _first_chunk(resp):
+        """What a stream sends first (streams yield b"" before they block, so
+        this never waits)."""
+        for c in resp.chunks:
+            return c
+        return b""
+
+    @staticmethod
     def _admin_reply(h, status, obj):
         h.send(Response(status, dumps(obj) + b"\n", content_type="application/json"))
 
@@ -644,7 +761,8 @@ class App:
             return 200, {"endpoints": ["GET /faults", "POST /faults", "DELETE /faults",
                                        "DELETE /faults/{id}", "GET /requests[?backend=NAME]",
                                        "DELETE /requests", "GET /state", "POST /pods",
-                                       "POST /proxmox/offline"]}
+                                       "POST /proxmox/offline", "POST /churn", "GET /outage",
+                                       "POST /outage"]}
         if path == "/faults":
             if method == "GET":
                 return 200, {"faults": self.faults.list()}
@@ -673,6 +791,18 @@ class App:
                 return 200, {"requests": []}
         if path == "/state" and method == "GET":
             return 200, self.state
+        if path == "/outage":
+            if method == "POST":
+                data = data or {}
+                name = data.get("backend")
+                if name not in self.backends:
+                    return 400, {"error": "backend must be one of %s" % ", ".join(sorted(self.backends))}
+                try:
+                    self.set_outage(name, bool(data.get("down", True)))
+                except OSError as e:
+                    return 500, {"error": "cannot listen on the port again: %s" % e}
+            if method in ("GET", "POST"):
+                return 200, {"down": self.outages()}
         for b in self.backends.values():
             hook = getattr(b, "admin", None)
             if hook is not None:

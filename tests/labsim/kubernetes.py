@@ -1,10 +1,12 @@
 """The Kubernetes API personality (kube-apiserver v1.32).
 
 Serves discovery (legacy formats), nodes, namespaces, pods (full JSON, Table,
-PartialObjectMetadataList), events (always empty) and metrics.k8s.io, with
-limit/continue pagination as the apiserver does it: items sorted by
-"namespace/name", an opaque base64 continue token holding the list
-resourceVersion and the next start key, remainingItemCount.
+PartialObjectMetadataList), watch (k8s_watch.py), pod logs (k8s_logs.py),
+events (k8s_events.py) and metrics.k8s.io, with limit/continue pagination as
+the apiserver does it: items sorted by "namespace/name", an opaque base64
+continue token holding the list resourceVersion and the next start key,
+remainingItemCount.  A continue token reads the snapshot of its
+resourceVersion, so a paginated list stays consistent while pods churn.
 
 Pods are kept compact (lab.Pod) and turned into full ~8 KB objects per page;
 serialized pages are cached for a few seconds, so 20 pages of 500 pods cost
@@ -14,11 +16,15 @@ little more than the socket writes.
 import base64
 import bisect
 import binascii
+import calendar
 import json
 import threading
 import time
 import uuid
 
+import k8s_events
+import k8s_logs
+import k8s_watch
 from core import Response, dumps
 from lab import human_duration, rfc3339, wave
 
@@ -371,7 +377,23 @@ class Kubernetes:
             cont = ""
         return self.fail(410, "Expired", EXPIRED_MESSAGE, metadata={"continue": cont})
 
+    def expired_watch(self, req):
+        """The `expire_watch` fault: a watch gets the ERROR event a watch from
+        a compacted resourceVersion gets, and the stream ends."""
+        rv = req.qget("resourceVersion") or "0"
+        return Response(200, chunks=iter([k8s_watch.expired_line(rv, self.lab.watch_floor)]),
+                        headers=self.headers())
+
     def admin(self, method, path, data):
+        if path == "/churn" and method == "POST":
+            data = data or {}
+            try:
+                r = self.lab.churn(data.get("action"), data.get("namespace"), data.get("name"))
+            except KeyError as e:
+                return 404, {"error": e.args[0]}
+            if r is None:
+                return 409, {"error": "no pod to %s" % (data.get("action") or "change")}
+            return 200, r
         if path == "/pods" and method == "POST":
             n = (data or {}).get("count")
             if not isinstance(n, int) or n < 0 or n > 1000000:
@@ -389,9 +411,9 @@ class Kubernetes:
         if req.method not in ("GET", "HEAD"):
             raise K8sError(405, "MethodNotAllowed",
                            "the server does not allow this method on the requested resource")
-        if req.qget("watch") in ("1", "true", "True"):
-            raise K8sError(405, "MethodNotAllowed", "labsim does not implement watch")
         parts = p.split("/")[1:]
+        if k8s_watch.truthy(req.qget("watch")):
+            return self.route_watch(req, parts)
         if p in ("/healthz", "/livez", "/readyz"):
             return Response(200, b"ok", headers=[("Audit-Id", str(uuid.uuid4())),
                                                  ("Cache-Control", "no-cache, private"),
@@ -427,13 +449,43 @@ class Kubernetes:
             if r == 2 and rest[0] == "namespaces":
                 return self.get_namespace(req, rest[1])
             if r == 1 and rest[0] == "events":
-                return self.list_events(req)
+                return self.list_events(req, None)
             if r == 3 and rest[0] == "namespaces" and rest[2] == "pods":
                 return self.list_pods(req, rest[1])
             if r == 4 and rest[0] == "namespaces" and rest[2] == "pods":
                 return self.get_pod(req, rest[1], rest[3])
+            if r == 5 and rest[0] == "namespaces" and rest[2] == "pods" and rest[4] == "log":
+                return self.pod_log(req, rest[1], rest[3])
             if r == 3 and rest[0] == "namespaces" and rest[2] == "events":
-                return self.list_events(req)
+                return self.list_events(req, rest[1])
+        raise K8sError(404, "NotFound", "the server could not find the requested resource", {})
+
+    def route_watch(self, req, parts):
+        rest = parts[2:] if parts[:2] == ["api", "v1"] else None
+        if rest == ["pods"] or (rest and len(rest) == 3 and rest[0] == "namespaces" and rest[2] == "pods"):
+            ns = rest[1] if len(rest) == 3 else None
+            match = self.pod_matcher(req, ns)
+            enc = k8s_watch.Encoder(self, req, "Pod", self.pod_row, POD_COLUMNS)
+            return k8s_watch.watch(
+                self, req, "Pod", lambda ps: [p for p in self.pods_in(ps, ns) if match(p)], match,
+                lambda p: enc.obj(p, self.pod_json, lambda q: self.pod_metadata(q), p.rv), enc)
+        if rest == ["nodes"]:
+            terms = parse_selector(req.qget("labelSelector") or "")
+            enc = k8s_watch.Encoder(self, req, "Node", self.node_row, NODE_COLUMNS)
+            return k8s_watch.watch(
+                self, req, "Node",
+                lambda ps: [n for n in self.lab.k8s_nodes if labels_match(self.node_labels(n), terms)], None,
+                lambda n: enc.obj(n, lambda o: dumps(self.node_object(o, True)),
+                                  lambda o: self.node_object(o, False)["metadata"], n.rv), enc)
+        if rest == ["namespaces"]:
+            enc = k8s_watch.Encoder(self, req, "Namespace", self.ns_row, NS_COLUMNS)
+            return k8s_watch.watch(
+                self, req, "Namespace", lambda ps: sorted(self.lab.namespaces), None,
+                lambda ns: enc.obj(ns, lambda o: dumps(self.ns_object(o, True)),
+                                   lambda o: self.ns_object(o, False)["metadata"], ns[3]), enc)
+        if rest is not None and rest and (rest[-1] in ("events", "pods", "nodes", "namespaces")
+                                          or rest[0] in ("pods", "nodes", "namespaces", "events")):
+            raise K8sError(405, "MethodNotAllowed", "labsim does not implement watch for %s" % "/".join(rest))
         raise K8sError(404, "NotFound", "the server could not find the requested resource", {})
 
     # ---------------- discovery ----------------
@@ -530,8 +582,9 @@ class Kubernetes:
         conts = []
         for c in t.containers:
             w = wave("pm" + p.name + c["name"], now, 120)
-            conts.append({"name": c["name"], "usage": {"cpu": "%dn" % int(t.cpu_use_m * (0.6 + 0.8 * w) * 1e6),
-                                                       "memory": "%dKi" % int(t.mem_use_ki * (0.95 + 0.1 * w))}})
+            cpu_m, mem_ki = c.get("_use", (t.cpu_use_m, t.mem_use_ki))
+            conts.append({"name": c["name"], "usage": {"cpu": "%dn" % int(cpu_m * (0.6 + 0.8 * w) * 1e6),
+                                                       "memory": "%dKi" % int(mem_ki * (0.95 + 0.1 * w))}})
         return {"metadata": {"name": p.name, "namespace": p.ns, "creationTimestamp": rfc3339(now),
                              "labels": t.labels},
                 "timestamp": rfc3339(now - 9), "window": "15.013s", "containers": conts}
@@ -596,43 +649,80 @@ class Kubernetes:
 
     # ---------------- pods ----------------
 
-    def pod_filter(self, req, ns):
-        ps = self.lab.podset
-        pods = ps.pods
-        if ns is not None:
-            lo = _bisect(ps.keys, ns + "/")
-            hi = _bisect(ps.keys, ns + "0")  # '0' sorts right after '/'
-            pods = pods[lo:hi]
+    @staticmethod
+    def pods_in(ps, ns):
+        """The pods of snapshot ps in namespace ns (all for None)."""
+        if ns is None:
+            return ps.pods
+        lo = _bisect(ps.keys, ns + "/")
+        hi = _bisect(ps.keys, ns + "0")  # '0' sorts right after '/'
+        return ps.pods[lo:hi]
+
+    FIELD_GETTERS = {"spec.nodeName": lambda p: p.node or "",
+                     "metadata.name": lambda p: p.name,
+                     "metadata.namespace": lambda p: p.ns,
+                     "status.phase": lambda p: Kubernetes.phase(p),
+                     "spec.restartPolicy": lambda p: "Always",
+                     "spec.schedulerName": lambda p: "default-scheduler",
+                     "spec.serviceAccountName": lambda p: p.tpl.service_account if p.tpl.sa_token else "",
+                     "status.podIP": lambda p: p.ip}
+
+    def selector_matcher(self, req):
+        """labelSelector and fieldSelector as one predicate (None: no selector)."""
         ls = req.qget("labelSelector")
         fs = req.qget("fieldSelector")
+        tests = []
         if ls:
             terms = parse_selector(ls)
-            pods = [p for p in pods if labels_match(p.tpl.labels, terms)]
+            tests.append(lambda p: labels_match(p.tpl.labels, terms))
         if fs:
             for op, k, v in parse_selector(fs):
                 if op not in ("eq", "ne"):
                     raise K8sError(400, "BadRequest", "invalid field selector: %s" % fs)
-                getter = {"spec.nodeName": lambda p: p.node or "",
-                          "metadata.name": lambda p: p.name,
-                          "metadata.namespace": lambda p: p.ns,
-                          "status.phase": lambda p: "Pending" if p.state == "pending" else "Running",
-                          "spec.restartPolicy": lambda p: "Always",
-                          "spec.schedulerName": lambda p: "default-scheduler",
-                          "spec.serviceAccountName": lambda p: p.tpl.service_account if p.tpl.sa_token else "",
-                          "status.podIP": lambda p: p.ip}.get(k)
+                getter = self.FIELD_GETTERS.get(k)
                 if getter is None:
                     raise K8sError(400, "BadRequest", 'field label not supported: %s' % k)
-                pods = [p for p in pods if (getter(p) == v) == (op == "eq")]
-        return ps, pods
+                want = op == "eq"
+                tests.append(lambda p, g=getter, v=v, want=want: (g(p) == v) == want)
+        if not tests:
+            return None
+        return lambda p: all(t(p) for t in tests)
+
+    def pod_matcher(self, req, ns):
+        """A predicate for single pods (watch events): namespace + selectors."""
+        sel = self.selector_matcher(req)
+        if ns is None:
+            return sel or (lambda p: True)
+        if sel is None:
+            return lambda p: p.ns == ns
+        return lambda p: p.ns == ns and sel(p)
+
+    def pod_filter(self, req, ns, ps):
+        pods = self.pods_in(ps, ns)
+        sel = self.selector_matcher(req)
+        if sel is not None:
+            pods = [p for p in pods if sel(p)]
+        return pods
 
     def list_pods(self, req, ns):
         fmt, ver = self.wants(req)
         inc = self.include_object(req) if fmt == "table" else None
-        ps, pods = self.pod_filter(req, ns)
+        ps = self.lab.podset
+        token = req.qget("continue")
+        if token:
+            # A continue token reads the snapshot of its list: consistent pages
+            # while pods churn.  A snapshot that is gone has expired (410).
+            trv, start_key = decode_continue(token)
+            snap = self.lab.snapshot(trv) if trv >= ps.first_rv else None
+            if snap is None:
+                raise K8sError(410, "Expired", EXPIRED_MESSAGE, metadata={
+                    "continue": encode_continue(ps.rv, start_key)})
+            ps = snap
+        pods = self.pod_filter(req, ns, ps)
         rel = len(ns) + 1 if ns is not None else 0
         keys = [p.key[rel:] for p in pods] if (req.qget("labelSelector") or req.qget("fieldSelector")
                                                  or ns is not None) else ps.keys
-        start, end, cont, remaining = self.paginate(keys, req, ps.rv, ps.first_rv)
+        start, end, cont, remaining = self.paginate(keys, req, ps.rv, 0)
         ckey = ("pods", ps.generation, ns, req.qget("labelSelector"), req.qget("fieldSelector"), start, end,
                 fmt, ver, inc)
         body = self.cache.get(ckey)
@@ -673,7 +763,9 @@ class Kubernetes:
     def pod_row(self, p, inc, ver):
         now = self.lab.now()
         n = len(p.tpl.containers)
-        if p.state == "running":
+        if p.deleted_at is not None:
+            ready, status = 0, "Terminating"
+        elif p.state == "running":
             ready, status = n, "Running"
         elif p.state == "crashloop":
             ready, status = n - 1, "CrashLoopBackOff"
@@ -739,6 +831,9 @@ class Kubernetes:
         md["uid"] = p.uid
         md["resourceVersion"] = str(p.rv)
         md["creationTimestamp"] = rfc3339(p.created)
+        if p.deleted_at is not None:
+            md["deletionTimestamp"] = rfc3339(p.deleted_at)
+            md["deletionGracePeriodSeconds"] = 0
         md["labels"] = t.labels
         if t.annotations:
             md["annotations"] = t.annotations
@@ -756,6 +851,8 @@ class Kubernetes:
         else:
             cond = {".": {}, "f:lastProbeTime": {}, "f:lastTransitionTime": {}, "f:status": {}, "f:type": {}}
             unready = dict(cond, **{"f:message": {}, "f:reason": {}}) if p.state == "crashloop" else cond
+            if p.deleted_at is not None:
+                unready = dict(cond, **{"f:reason": {}})
             fv = {"f:status": {
                 "f:conditions": {
                     'k:{"type":"ContainersReady"}': unready,
@@ -766,7 +863,8 @@ class Kubernetes:
                 "f:podIPs": {".": {}, 'k:{"ip":"%s"}' % p.ip: {".": {}, "f:ip": {}}},
                 "f:startTime": {}}}
             mf.append({"manager": "kubelet", "operation": "Update", "apiVersion": "v1",
-                       "time": rfc3339(max(p.started + 2, p.last_restart)), "fieldsType": "FieldsV1",
+                       "time": rfc3339(max(p.started + 2, p.last_restart, p.deleted_at or 0)),
+                       "fieldsType": "FieldsV1",
                        "fieldsV1": fv, "subresource": "status"})
         md["managedFields"] = mf
         return md
@@ -896,20 +994,28 @@ class Kubernetes:
                            "victims found for incoming pod, 1 Preemption is not helpful for scheduling."}],
                 "qosClass": self.qos(t)}
         started = rfc3339(p.started)
-        ready_at = rfc3339(p.started + 3)
         node_ip = self.lab.k8s_node_by_name[p.node].ip
         crash = p.state == "crashloop"
+        gone = p.deleted_at is not None
+        restarted = p.restarts > 0 and not crash  # container 0 runs again since last_restart
+        ready_at = rfc3339((p.last_restart if restarted else p.started) + 3)
         cond = lambda typ, ok, at, **kw: dict({"type": typ, "status": "True" if ok else "False",  # noqa: E731
                                                "lastProbeTime": None, "lastTransitionTime": at}, **kw)
-        unready = {"reason": "ContainersNotReady",
-                   "message": "containers with unready status: [%s]" % t.containers[-1]["name"]}
-        conds = [cond("PodReadyToStartContainers", True, started),
-                 cond("Initialized", True, created)]
-        if crash:
-            conds += [cond("Ready", False, rfc3339(p.last_restart), **unready),
-                      cond("ContainersReady", False, rfc3339(p.last_restart), **unready)]
+        first = t.containers[0]["name"]
+        unready = {"reason": "ContainersNotReady", "message": "containers with unready status: [%s]" % first}
+        if gone:
+            fin = rfc3339(p.deleted_at)
+            conds = [cond("PodReadyToStartContainers", False, fin), cond("Initialized", True, created),
+                     cond("Ready", False, fin, reason="PodCompleted"),
+                     cond("ContainersReady", False, fin, reason="PodCompleted")]
         else:
-            conds += [cond("Ready", True, ready_at), cond("ContainersReady", True, ready_at)]
+            conds = [cond("PodReadyToStartContainers", True, started),
+                     cond("Initialized", True, created)]
+            if crash:
+                conds += [cond("Ready", False, rfc3339(p.last_restart), **unready),
+                          cond("ContainersReady", False, rfc3339(p.last_restart), **unready)]
+            else:
+                conds += [cond("Ready", True, ready_at), cond("ContainersReady", True, ready_at)]
         conds.append(cond("PodScheduled", True, created))
         statuses = []
         for i, c in enumerate(t.containers):
@@ -918,8 +1024,15 @@ class Kubernetes:
                 mounts.append({"name": p.sa_vol, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
                                "readOnly": True, "recursiveReadOnly": "Disabled"})
             cs = {"name": c["name"]}
-            last_c = crash and i == len(t.containers) - 1
-            if last_c:
+            since = p.last_restart if (i == 0 and restarted) else p.started
+            if gone:
+                cs["state"] = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": rfc3339(since),
+                                              "finishedAt": rfc3339(p.deleted_at), "containerID": p.cids[i]}}
+                cs["lastState"] = {}
+                cs["ready"] = False
+                cs["restartCount"] = p.restarts if i == 0 else 0
+                cs["started"] = False
+            elif crash and i == 0:
                 cs["state"] = {"waiting": {
                     "reason": "CrashLoopBackOff",
                     "message": "back-off 5m0s restarting failed container=%s pod=%s_%s(%s)" % (
@@ -931,19 +1044,31 @@ class Kubernetes:
                 cs["restartCount"] = p.restarts
                 cs["started"] = False
             else:
-                cs["state"] = {"running": {"startedAt": started}}
+                cs["state"] = {"running": {"startedAt": rfc3339(since)}}
                 cs["lastState"] = {}
+                if i == 0 and restarted:
+                    code, reason = p.last_exit or (2, "Error")
+                    cs["lastState"] = {"terminated": {
+                        "exitCode": code, "reason": reason,
+                        "startedAt": rfc3339(max(p.started, p.last_restart - 3600)),
+                        "finishedAt": rfc3339(p.last_restart - 0.5), "containerID": p.prev_cid or p.cids[i]}}
                 cs["ready"] = True
-                cs["restartCount"] = 0
+                cs["restartCount"] = p.restarts if i == 0 else 0
                 cs["started"] = True
             cs["image"] = c["image"]
             cs["imageID"] = self.lab.image_id(c["image"])
             cs["containerID"] = p.cids[i]
             cs["volumeMounts"] = mounts
             statuses.append(cs)
-        return {"phase": "Running", "conditions": conds, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
+        return {"phase": self.phase(p), "conditions": conds, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
                 "podIP": p.ip, "podIPs": [{"ip": p.ip}], "startTime": created,
                 "containerStatuses": statuses, "qosClass": self.qos(t)}
+
+    @staticmethod
+    def phase(p):
+        if p.deleted_at is not None:
+            return "Succeeded"
+        return "Pending" if p.state == "pending" else "Running"
 
     def pod_object(self, p, with_kind):
         d = {"kind": "Pod", "apiVersion": "v1"} if with_kind else {}
@@ -952,8 +1077,8 @@ class Kubernetes:
         d["status"] = self.pod_status(p)
         return d
 
-    # Pods do not change once built, so their JSON is made once and kept on
-    # the record (about 13 KB per pod for both forms).
+    # A Pod record never changes (a change makes a new record), so its JSON
+    # is made once and kept on the record (about 13 KB per pod for both forms).
 
     def md_json(self, p):
         b = p.md_json
@@ -974,7 +1099,7 @@ class Kubernetes:
         (a benchmark's first run) is as fast as the next ones."""
         def run(ps):
             for p in ps.pods:
-                if self.lab.podset is not ps:
+                if self.lab.podset.build != ps.build:
                     return
                 self.full_json(p)
         threading.Thread(target=run, args=(self.lab.podset,), daemon=True).start()
@@ -1150,13 +1275,177 @@ class Kubernetes:
                 return self.ok(self.ns_object(ns, True))
         raise K8sError(404, "NotFound", 'namespaces "%s" not found' % name, {"name": name, "kind": "namespaces"})
 
-    def list_events(self, req):
+    EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+                    "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                    "reason", "reportingComponent", "source", "type", "metadata.name", "metadata.namespace")
+
+    def list_events(self, req, ns):
+        """EventLists about pods (k8s_events.py); fieldSelector terms on the
+        event fields are ANDed, as the apiserver does."""
         fmt, ver = self.wants(req)
-        meta = {"resourceVersion": str(self.lab.podset.rv)}
+        lab = self.lab
+        ps = lab.podset
+        now = lab.now()
+        terms = []
+        fs = req.qget("fieldSelector")
+        if fs:
+            for op, k, v in parse_selector(fs):
+                if op not in ("eq", "ne"):
+                    raise K8sError(400, "BadRequest", "invalid field selector: %s" % fs)
+                if k not in self.EVENT_FIELDS:
+                    raise K8sError(400, "BadRequest", 'field label not supported: %s' % k)
+                terms.append((k, v, op == "eq"))
+        ls = req.qget("labelSelector")
+        if ls:  # events carry no labels
+            lterms = parse_selector(ls)
+        name = next((v for k, v, eq in terms if k == "involvedObject.name" and eq), None)
+        if name is not None:
+            pods = [p for p in self.pods_in(ps, ns) if p.name == name]
+        else:
+            pods = list(self.pods_in(ps, ns))
+        with lab.lock:
+            gone = [p for p in lab.deleted if (ns is None or p.ns == ns) and (name is None or p.name == name)]
+        events = []
+        for p in pods + gone:
+            events += k8s_events.pod_events(lab, p, now)
+        if terms:
+            events = [e for e in events
+                      if all((k8s_events.event_fields(e)[k] == v) == eq for k, v, eq in terms)]
+        if ls:
+            events = [e for e in events if labels_match({}, lterms)]
+        events.sort(key=lambda e: (e["metadata"]["namespace"], e["metadata"]["name"]))
+        rel = ns is not None
+        keys = [e["metadata"]["name"] if rel else e["metadata"]["namespace"] + "/" + e["metadata"]["name"]
+                for e in events]
+        start, end, cont, remaining = self.paginate(keys, req, ps.rv, 0)
+        page = events[start:end]
+        meta = self.list_meta(ps.rv, cont, remaining)
         if fmt == "table":
+            inc = self.include_object(req)
+            rows = []
+            for e in page:
+                row = {"cells": k8s_events.event_row(e, now)}
+                if inc == "Metadata":
+                    row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/" + ver,
+                                     "metadata": e["metadata"]}
+                elif inc == "Object":
+                    row["object"] = dict({"kind": "Event", "apiVersion": "v1"}, **e)
+                rows.append(row)
             return self.ok({"kind": "Table", "apiVersion": "meta.k8s.io/" + ver, "metadata": meta,
-                            "columnDefinitions": EVENT_COLUMNS, "rows": []})
-        return self.ok({"kind": "EventList", "apiVersion": "v1", "metadata": meta, "items": []})
+                            "columnDefinitions": EVENT_COLUMNS, "rows": rows})
+        if fmt in ("metalist", "meta"):
+            return self.ok({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/" + ver,
+                            "metadata": meta, "items": [
+                                {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/" + ver,
+                                 "metadata": e["metadata"]} for e in page]})
+        return self.ok({"kind": "EventList", "apiVersion": "v1", "metadata": meta, "items": page})
+
+    # ---------------- pod logs ----------------
+
+    @staticmethod
+    def _int_param(req, name, minimum):
+        v = req.qget(name)
+        if v in (None, ""):
+            return None
+        try:
+            n = int(v)
+        except ValueError:
+            raise K8sError(400, "BadRequest", "%s: Invalid value: \"%s\": must be an integer" % (name, v))
+        if n < minimum:
+            raise K8sError(422, "Invalid", 'PodLogOptions "" is invalid: %s: Invalid value: %d: must be greater '
+                                           'than or equal to %d' % (name, n, minimum))
+        return n
+
+    def pod_log(self, req, ns, name):
+        """text/plain, chunked; follow=true streams new lines until the
+        client goes, the container ends (restart, deletion) or, for the
+        crash-looping container, right after its last instance's log."""
+        lab = self.lab
+        p = lab.podset.get(ns, name)
+        if p is None:
+            raise K8sError(404, "NotFound", 'pods "%s" not found' % name, {"name": name, "kind": "pods"})
+        names = [c["name"] for c in p.tpl.containers]
+        cname = req.qget("container")
+        if not cname:
+            if len(names) != 1:
+                raise K8sError(400, "BadRequest", "a container name must be specified for pod %s, choose one of: "
+                                                  "[%s]" % (name, " ".join(names)))
+            cname = names[0]
+        elif cname not in names:
+            raise K8sError(400, "BadRequest", "container %s is not valid for pod %s" % (cname, name))
+        idx = names.index(cname)
+        follow = k8s_watch.truthy(req.qget("follow"))
+        stamps = k8s_watch.truthy(req.qget("timestamps"))
+        previous = k8s_watch.truthy(req.qget("previous"))
+        tail = self._int_param(req, "tailLines", 0)
+        since = self._int_param(req, "sinceSeconds", 1)
+        limit = self._int_param(req, "limitBytes", 1)
+        st = req.qget("sinceTime")
+        headers = [("Audit-Id", str(uuid.uuid4())), ("Cache-Control", "no-cache, private"),
+                   ("Content-Type", "text/plain"), ("X-Kubernetes-Pf-Flowschema-Uid", self.flow_uid),
+                   ("X-Kubernetes-Pf-Prioritylevel-Uid", self.prio_uid)]
+        if p.node is None:  # not scheduled: the apiserver has no kubelet to ask, and answers nothing
+            return Response(200, b"", headers=headers)
+        if previous and not (idx == 0 and p.restarts > 0):
+            raise K8sError(400, "BadRequest", 'previous terminated container "%s" in pod "%s" not found'
+                           % (cname, name))
+        log = k8s_logs.ContainerLog(lab, p, idx, previous)
+        now = lab.now()
+        n = log.count_at(now)
+        lo = 0
+        cut = None
+        if since is not None:
+            cut = now - since
+        elif st:
+            try:
+                cut = calendar.timegm(time.strptime(st[:19], "%Y-%m-%dT%H:%M:%S"))
+            except ValueError:
+                raise K8sError(400, "BadRequest", 'sinceTime: Invalid value: "%s": must be RFC3339' % st)
+        if cut is not None:
+            while lo < n and log.time_of(lo) < cut:
+                lo += 1
+        if tail is not None:
+            lo = max(lo, n - tail)
+        follow = follow and log.end is None and not previous
+
+        def gen():
+            left = limit
+            buf = []
+            size = 0
+            for k in range(lo, n):
+                b = log.line(k, stamps)
+                if left is not None:
+                    b = b[:left]
+                    left -= len(b)
+                buf.append(b)
+                size += len(b)
+                if size >= 65536:
+                    yield b"".join(buf)
+                    buf, size = [], 0
+                if left == 0:
+                    break
+            yield b"".join(buf)
+            k = n
+            while follow and left != 0:
+                due = log.time_of(k)
+                while True:
+                    if req.client_gone():
+                        return
+                    cur = lab.podset.get(ns, name)
+                    if cur is None or cur.restarts != p.restarts:
+                        return  # the container ended (deleted, or restarted: a new instance)
+                    wait = due - lab.now()
+                    if wait <= 0:
+                        break
+                    time.sleep(min(wait, 0.5))
+                b = log.line(k, stamps)
+                if left is not None:
+                    b = b[:left]
+                    left -= len(b)
+                yield b
+                k += 1
+
+        return Response(200, chunks=gen(), headers=headers)
 
 
 _bisect = bisect.bisect_left

@@ -28,6 +28,10 @@ K8S_ALNUM = "bcdfghjklmnpqrstvwxz2456789"
 # maps into K8S_ALNUM, so only these ten characters occur ("7d9f8b6c5d").
 K8S_HASH_CHARS = "456789bcdf"
 
+# --hostile-names payloads.
+HOSTILE_NAME = "evil\x1b[31mRED\x1b]0;pwned\x07\x9b2J"
+HOSTILE_TEXT = "\x1b]52;c;SGVsbG8=\x07\x1b[2J"  # OSC 52 (set the clipboard), then clear the screen
+
 
 def rfc3339(ts):
     """Epoch seconds -> '2024-05-01T10:20:30Z' (what the apiserver emits)."""
@@ -216,36 +220,58 @@ class Template:
 
 class Pod:
     """One pod, compact: the full JSON object is built on demand
-    (kubernetes.py) from this record and its Template."""
+    (kubernetes.py) from this record and its Template.  A Pod never changes
+    once it is in a PodSet: a change (restart, deletion) makes a new Pod with
+    clone(), so snapshots and the serialized JSON kept on the record stay
+    valid."""
 
     __slots__ = ("ns", "name", "key", "uid", "rv", "created", "tpl", "node", "ip", "state",
-                 "restarts", "last_restart", "started", "cids", "sa_vol", "seq", "md_json", "full_json")
+                 "restarts", "last_restart", "last_exit", "prev_cid", "deleted_at", "started", "cids",
+                 "sa_vol", "seq", "md_json", "full_json")
 
     def __init__(self):
         self.restarts = 0
         self.last_restart = 0.0
+        self.last_exit = None  # (exitCode, reason) of the previous container instance
+        self.prev_cid = None  # containerID of the previous instance of container 0
+        self.deleted_at = None  # set on the object a DELETED event carries
         self.md_json = None  # serialized metadata, filled on first use
         self.full_json = None  # serialized object without kind/apiVersion
 
+    def clone(self):
+        q = Pod()
+        for k in Pod.__slots__:
+            if k not in ("md_json", "full_json"):
+                setattr(q, k, getattr(self, k))
+        q.cids = list(self.cids)
+        return q
+
 
 class PodSet:
-    """All pods, sorted by storage key "namespace/name" as etcd returns them."""
+    """All pods, sorted by storage key "namespace/name" as etcd returns them.
+    A PodSet is a snapshot: changes make a new one (copy-on-write), so a
+    paginated list can go on reading the snapshot its continue token names."""
 
-    def __init__(self, pods, rv, first_rv):
-        pods.sort(key=lambda p: p.key)
+    def __init__(self, pods, rv, first_rv, presorted=False):
+        if not presorted:
+            pods.sort(key=lambda p: p.key)
         self.pods = pods
         self.keys = [p.key for p in pods]
-        self.rv = rv  # list resourceVersion (global counter at build time)
+        self.rv = rv  # list resourceVersion (global counter when this snapshot was made)
         self.first_rv = first_rv  # continue tokens older than this are expired
-        self.by_key = {p.key: p for p in pods}
-        self.generation = 0
+        self.generation = 0  # unique per snapshot (page cache key)
+        self.build = 0  # changes only when the whole set is rebuilt
 
     def index_after(self, start_key):
         """Index of the first pod whose key is >= start_key."""
         return bisect.bisect_left(self.keys, start_key)
 
     def get(self, ns, name):
-        return self.by_key.get(ns + "/" + name)
+        key = ns + "/" + name
+        i = bisect.bisect_left(self.keys, key)
+        if i < len(self.keys) and self.keys[i] == key:
+            return self.pods[i]
+        return None
 
 
 # --------------------------------------------------------------------------
@@ -253,18 +279,33 @@ class PodSet:
 
 
 class Lab:
-    """The whole lab.  Thread-safe where it changes (pod rebuilds)."""
+    """The whole lab.  Thread-safe where it changes: pod rebuilds and churn
+    happen under `lock`; readers take `podset` (an immutable snapshot) once
+    and work on it.  `cond` (on the same lock) wakes watchers on a change."""
 
     BASE_PODS = 17  # the hand-made pod set (16 with --no-metrics); see rebuild_pods()
+    HISTORY = 1000  # changes a watch can resume from
+    SNAPSHOTS = 64  # pod set snapshots kept for continue tokens
 
-    def __init__(self, pods=None, metrics=True, pve_offline=(), seed=20240611):
+    def __init__(self, pods=None, metrics=True, pve_offline=(), seed=20240611, hostile=False,
+                 log_interval=0.5):
         self.t0 = time.time()
         self.seed = seed
         self.metrics = metrics
+        self.hostile = hostile
+        self.log_interval = log_interval
         self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self.pve_offline = set(pve_offline)
         self.rv_counter = 4817201
         self.cluster_born = self.t0 - 41 * 86400 - 5 * 3600 - 17 * 60
+        self.history = []  # [(rv, "MODIFIED"|"ADDED"|"DELETED", Pod)], oldest first
+        self.watch_floor = 0  # a watch from an RV below this has expired
+        self.snapshots = {}  # list rv -> PodSet
+        self.deleted = []  # recently deleted pods (their events are still listed)
+        self.hostile_key = None  # "ns/name" of the pod whose log and events carry escapes
+        self.churn_rng = random.Random(seed + 7)
+        self.ip_next = {}
         self._make_pve()
         self._make_k8s()
         self.podset = None
@@ -335,6 +376,21 @@ class Lab:
                        }))
         g.append(Guest(111, "ollama-cache", "lxc", "pve-b", False, 2, 4096, 200,
                        tags="models", ip="10.10.0.54", mac="BC:24:11:4F:A0:6F"))
+        # Names for display tests: Hangul (two columns per character on a terminal).
+        g.append(Guest(104, "백업-서버", "qemu", "pve-b", False, 2, 4096, 500,
+                       tags="backup", mac="BC:24:11:2D:91:04", extra_config={
+                           "cpu": "x86-64-v2-AES",
+                           "scsi0": "local-lvm:vm-104-disk-0,discard=on,size=500G",
+                           "ide2": "none,media=cdrom",
+                           "description": "주간 백업 (Proxmox Backup Server)\n",
+                       }))
+        g.append(Guest(112, "web-캐시", "lxc", "pve-a", True, 1, 1024, 16,
+                       base_uptime=1985377, cpu_level=0.03, mem_level=0.27, tags="web",
+                       ip="10.10.0.80", mac="BC:24:11:6B:C1:12"))
+        if self.hostile:
+            # Terminal escapes in a name: CSI colour, an OSC title ended by BEL,
+            # and the 8-bit CSI (U+009B).  The JSON carries them as \u escapes.
+            next(x for x in g if x.vmid == 103).name = HOSTILE_NAME
         self.guests = sorted(g, key=lambda x: x.vmid)
         self.guest_by_id = {x.vmid: x for x in self.guests}
 
@@ -429,6 +485,8 @@ class Lab:
         rng = random.Random(self.seed + 1)
         for n in self.k8s_nodes:
             n.uid = uid4(rng)
+        if self.hostile:
+            self.k8s_nodes[1].extra_labels["labsim.example/note"] = HOSTILE_NAME
         self.k8s_nodes[0].rv = 4816893
         self.k8s_nodes[1].rv = 4816911
         self.k8s_node_by_name = {n.name: n for n in self.k8s_nodes}
@@ -523,7 +581,15 @@ class Lab:
             "volumeMounts": [{"name": "models", "mountPath": "/root/.ollama"},
                              {"name": "dri", "mountPath": "/dev/dri"}],
             "livenessProbe": probe("/api/version", "http", 30),
-            "readinessProbe": probe("/api/tags", "http", 10)}],
+            "readinessProbe": probe("/api/tags", "http", 10)}, {
+            # A second container, so logs need ?container= here.  "_use" is
+            # its usage for metrics (cpu millicores, memory Ki); not serialized.
+            "name": "model-sync", "image": "ghcr.io/homelab/model-sync:0.4.1",
+            "args": ["--models=qwen2.5:14b,exaone3.5:7.8b,bge-m3", "--interval=10m"],
+            "env": [{"name": "OLLAMA_URL", "value": "http://127.0.0.1:11434"}],
+            "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "10m", "memory": "32Mi"}},
+            "volumeMounts": [{"name": "models", "readOnly": True, "mountPath": "/models"}],
+            "_use": (1, 9120)}],
             {"app.kubernetes.io/name": "models", "app.kubernetes.io/part-of": "lab",
              "app.kubernetes.io/component": "inference"},
             {"kubectl.kubernetes.io/restartedAt": rfc3339(born + 40 * 86400)},
@@ -690,13 +756,6 @@ class Lab:
         node_a, node_b = "k8s-node-a", "k8s-node-b"
         ip_next = {node_a: 2, node_b: 2}
 
-        def pod_ip(node):
-            i = ip_next[node]
-            ip_next[node] += 1
-            base = 0 if node == node_a else 1
-            third = base + 2 * ((i - 2) // 250)
-            return "10.244.%d.%d" % (third, (i - 2) % 250 + 2)
-
         plan = []  # (template, node, state, created)
         plan.append((by["etcd"], node_a, "running", born + 8))
         plan.append((by["kube-apiserver"], node_a, "running", born + 9))
@@ -729,6 +788,7 @@ class Lab:
             first_rv = self.rv_counter + 1
             rv = first_rv
             pods = []
+            hostile = None
             for seq, (tpl, node, state, created) in enumerate(plan):
                 p = Pod()
                 p.tpl = tpl
@@ -756,19 +816,193 @@ class Lab:
                 elif tpl.host_network:
                     p.ip = self.k8s_node_by_name[node].ip
                 else:
-                    p.ip = pod_ip(node)
+                    p.ip = self._pod_ip(ip_next, node)
                 p.started = created + 1.4 + rng.random() * 2
                 if state == "crashloop":
                     p.restarts = 7
                     p.last_restart = t0 - 180
-                p.cids = ["containerd://" + hexid(rng, 64) for _ in tpl.containers]
+                    p.last_exit = (1, "Error")
+                # The first container's id comes from the build generator (pod
+                # names depend on its sequence); sidecars' ids from the uid.
+                p.cids = ["containerd://" + hexid(rng, 64)]
+                side = random.Random(p.uid)
+                p.cids += ["containerd://" + hexid(side, 64) for _ in tpl.containers[1:]]
                 p.sa_vol = "kube-api-access-" + k8s_suffix(rng, 5)
+                if hostile is None and tpl.name == "gateway" and self.hostile:
+                    hostile = p.key
                 pods.append(p)
             self.rv_counter = rv + 17
             ps = PodSet(pods, self.rv_counter, first_rv)
             ps.generation = (self.podset.generation + 1) if self.podset else 1
+            ps.build = (self.podset.build + 1) if self.podset else 1
             self.podset = ps
+            self.ip_next = ip_next
+            self.hostile_key = hostile
+            self.history = []
+            self.watch_floor = ps.rv
+            self.snapshots = {ps.rv: ps}
+            self.deleted = []
+            self.cond.notify_all()
         return ps
+
+    @staticmethod
+    def _pod_ip(ip_next, node):
+        i = ip_next[node]
+        ip_next[node] += 1
+        base = 0 if node == "k8s-node-a" else 1
+        third = base + 2 * ((i - 2) // 250)
+        return "10.244.%d.%d" % (third, (i - 2) % 250 + 2)
+
+    # ---------------- change over time (churn) ----------------
+
+    def _bump(self):
+        """The next resourceVersion: the global counter moves on with every
+        write in the cluster (leases, events, ...), so steps are uneven."""
+        self.rv_counter += 1 + self.churn_rng.randrange(6)
+        return self.rv_counter
+
+    def _commit(self, pods, changes):
+        """Publish a new snapshot and record `changes` [(type, Pod)].
+        Called with the lock held."""
+        old = self.podset
+        ps = PodSet(pods, self.rv_counter, old.first_rv, presorted=True)
+        ps.generation = old.generation + 1
+        ps.build = old.build
+        self.podset = ps
+        self.snapshots[ps.rv] = ps
+        if len(self.snapshots) > self.SNAPSHOTS:
+            for rv in sorted(self.snapshots)[: len(self.snapshots) - self.SNAPSHOTS]:
+                del self.snapshots[rv]
+        for typ, p in changes:
+            self.history.append((p.rv, typ, p))
+        if len(self.history) > self.HISTORY:
+            cut = len(self.history) - self.HISTORY
+            self.watch_floor = self.history[cut - 1][0]
+            del self.history[:cut]
+        self.cond.notify_all()
+
+    def churn_candidates(self, action):
+        """Pods churn may pick for `action`.  The landmarks stay put: the
+        crash-looping and the Pending pod, and the --hostile-names pod (which
+        may restart but is never replaced)."""
+        out = []
+        for p in self.podset.pods:
+            if p.state != "running":
+                continue
+            if action == "replace" and (p.tpl.kind != "ReplicaSet" or p.key == self.hostile_key):
+                continue
+            out.append(p)
+        return out
+
+    def churn(self, action=None, ns=None, name=None):
+        """One change, now.  action: "restart" (a container restarts: the pod
+        is MODIFIED), "replace" (the pod is DELETED and its controller ADDs a
+        new one with a new name) or "delete" (DELETED only); None picks
+        restart or replace at random.  ns/name pick the pod (else random).
+        -> {"action", "pod", ...} or raises ValueError / KeyError (no such pod)."""
+        with self.lock:
+            rng = self.churn_rng
+            if action is None:
+                action = "restart" if rng.random() < 0.6 else "replace"
+            if action not in ("restart", "replace", "delete"):
+                raise ValueError("action must be restart, replace or delete")
+            ps = self.podset
+            if name:
+                p = ps.get(ns or "default", name)
+                if p is None:
+                    raise KeyError('pods "%s" not found in namespace %s' % (name, ns or "default"))
+                if action == "restart" and p.state == "pending":
+                    raise ValueError("pod %s is Pending: no container to restart" % name)
+                if action == "replace" and p.tpl.kind not in ("ReplicaSet", "DaemonSet"):
+                    raise ValueError("pod %s has no controller that would replace it" % name)
+            else:
+                cands = self.churn_candidates(action if action != "delete" else "replace")
+                if not cands:
+                    return None
+                p = cands[rng.randrange(len(cands))]
+            now = self.now()
+            pods = list(ps.pods)
+            i = ps.index_after(p.key)
+            if action == "restart":
+                q = p.clone()
+                q.restarts += 1
+                q.last_restart = now
+                q.last_exit = (137, "OOMKilled") if p.tpl.name in ("backend", "models") else (2, "Error")
+                if q.state == "crashloop":
+                    q.last_exit = (1, "Error")
+                else:
+                    q.prev_cid = q.cids[0]
+                    q.cids[0] = "containerd://" + hexid(rng, 64)
+                q.rv = self._bump()
+                pods[i] = q
+                self._commit(pods, [("MODIFIED", q)])
+                return {"action": action, "pod": q.name, "namespace": q.ns, "restartCount": q.restarts,
+                        "resourceVersion": str(q.rv)}
+            gone = p.clone()
+            gone.deleted_at = now
+            gone.rv = self._bump()
+            del pods[i]
+            self.deleted.append(gone)
+            del self.deleted[:-200]
+            changes = [("DELETED", gone)]
+            out = {"action": action, "deleted": p.name, "namespace": p.ns}
+            if action == "replace":
+                t = p.tpl
+                taken = set(ps.keys)
+                while True:
+                    if t.kind == "DaemonSet":
+                        nm = "%s-%s" % (t.name, k8s_suffix(rng, 5))
+                    else:
+                        nm = "%s-%s-%s" % (t.name, t.hash, k8s_suffix(rng, 5))
+                    if p.ns + "/" + nm not in taken:
+                        break
+                q = Pod()
+                q.tpl = t
+                q.ns = p.ns
+                q.name = nm
+                q.key = q.ns + "/" + nm
+                q.uid = uid4(rng)
+                q.created = now
+                q.node = p.node
+                q.seq = p.seq
+                q.state = "running"
+                q.ip = self.k8s_node_by_name[q.node].ip if t.host_network else self._pod_ip(self.ip_next, q.node)
+                q.started = now + 1.4 + rng.random() * 2
+                q.cids = ["containerd://" + hexid(rng, 64) for _ in t.containers]
+                q.sa_vol = "kube-api-access-" + k8s_suffix(rng, 5)
+                q.rv = self._bump()
+                bisect.insort(pods, q, key=lambda x: x.key)
+                changes.append(("ADDED", q))
+                out["pod"] = q.name
+            else:
+                out["pod"] = p.name
+            out["resourceVersion"] = str(self.rv_counter)
+            self._commit(pods, changes)
+            return out
+
+    def start_churn(self, interval, stop):
+        """Every `interval` seconds something happens, until `stop` is set."""
+        def run():
+            while not stop.wait(interval):
+                try:
+                    self.churn()
+                except Exception:  # a bug here must not end the lab
+                    import traceback
+                    traceback.print_exc()
+        threading.Thread(target=run, daemon=True, name="churn").start()
+
+    def events_since(self, rv):
+        """-> (events after rv, floor) under the lock; None when rv is older
+        than the history kept (the watch has expired)."""
+        if rv < self.watch_floor:
+            return None
+        rvs = [h[0] for h in self.history]
+        return self.history[bisect.bisect_right(rvs, rv):]
+
+    def snapshot(self, rv):
+        """The pod set a list at resourceVersion rv saw, or None if it is gone."""
+        with self.lock:
+            return self.snapshots.get(rv)
 
     def image_id(self, image):
         h = "%08x" % zlib.crc32(image.encode())

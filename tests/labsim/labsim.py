@@ -3,6 +3,7 @@
 
     python3 tests/labsim/labsim.py --dir DIR [--pods N] [--k8s-auth token|cert|exec]
                                    [--no-metrics] [--pve-offline NODE] [--fault SPEC]...
+                                   [--churn SECONDS] [--log-interval SECONDS] [--hostile-names]
 
 Writes TLS material, a kubeconfig, a labdeck.ini and finally DIR/state.json,
 prints "labsim ready DIR/state.json" and serves until SIGTERM/SIGINT.
@@ -114,6 +115,12 @@ def main(argv=None):
                     help="Proxmox node shown offline (repeatable)")
     ap.add_argument("--fault", action="append", default=[], metavar="SPEC",
                     help="backend:kind[:key=val,...][@/path/prefix][#count] (repeatable)")
+    ap.add_argument("--churn", type=float, default=5.0, metavar="SECONDS",
+                    help="a pod restarts or is replaced every SECONDS (default 5; 0 disables)")
+    ap.add_argument("--log-interval", type=float, default=0.5, metavar="SECONDS",
+                    help="a running container logs a new line every SECONDS (default 0.5; 0: never)")
+    ap.add_argument("--hostile-names", action="store_true",
+                    help="terminal escape sequences in a guest name, a node label, a log line and an event")
     args = ap.parse_args(argv)
 
     d = os.path.abspath(args.dir)
@@ -130,8 +137,11 @@ def main(argv=None):
             ap.error(str(e))
     if args.pods is not None and args.pods < 0:
         ap.error("--pods must be >= 0")
+    if args.churn < 0 or args.log_interval < 0:
+        ap.error("--churn and --log-interval must be >= 0")
 
-    lab = Lab(pods=args.pods, metrics=not args.no_metrics)
+    lab = Lab(pods=args.pods, metrics=not args.no_metrics, hostile=args.hostile_names,
+              log_interval=args.log_interval)
     for n in args.pve_offline:
         if n not in lab.pve_node_by_name:
             ap.error("--pve-offline: unknown node %r (pve-a, pve-b)" % n)
@@ -215,6 +225,8 @@ def main(argv=None):
         "kubeconfig": P("kubeconfig"),
         "config": P("labdeck.ini"),
         "pods": len(lab.podset.pods),
+        "churn": args.churn,
+        "hostile_names": args.hostile_names,
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if args.k8s_auth == "exec":
@@ -230,6 +242,8 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_signal)
     app.start()
     k8s.warm()
+    if args.churn > 0:
+        lab.start_churn(args.churn, stop)
     write_file(P("state.json"), json.dumps(state, indent=2) + "\n", 0o600)
     sys.stdout.write("labsim ready %s\n" % P("state.json"))
     sys.stdout.flush()

@@ -1,0 +1,821 @@
+#!/usr/bin/env python3
+"""The console in a real terminal: labdeck inside tmux against labsim.
+
+    tests/tui/run.py --labdeck build/labdeck [-k NAME]...
+
+Each test starts its own private tmux server (tmux -L NAME -f /dev/null), sends keys, reads the
+pane back as text (capture-pane -p) or with colours (-e), and asserts what a user would see.
+Synchronisation is always a predicate polled every 50 ms with a timeout, never a fixed sleep.
+Prints "ok NAME" or "FAIL NAME: detail" per test, then "N passed, N failed"; exits 1 on a failure.
+"""
+import argparse
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from harness import Fail, Term, check, column_of, labdeck_script, width  # noqa: E402
+from lab import Lab  # noqa: E402
+
+LABDECK = None
+TESTS = []
+LABS = {}  # shared labsim instances by their arguments
+W, H = 80, 24
+STATUS_ROW, BOTTOM_ROW = -2, -1  # the status line is the last-but-one row, messages the last
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def lab(*args):
+    """A labsim shared by the tests that ask for the same arguments (they must leave it as they
+    found it: faults cleared)."""
+    if args not in LABS:
+        LABS[args] = Lab(*args)
+    return LABS[args]
+
+
+class Console:
+    """labdeck running in a tmux pane, with the pane's own temp dir for stty records."""
+
+    def __init__(self, lab_, w=W, h=H, env=None, config=None, args=()):
+        self.dir = tempfile.mkdtemp(prefix="labdeck-tui-")
+        self.h = h
+        home = os.path.join(self.dir, "home")
+        os.mkdir(home)
+        e = {"HOME": home, "NO_COLOR": None, "KUBECONFIG": None, "LABDECK_CONFIG": None}
+        if env:
+            e.update(env)
+        self.config = config or lab_.config
+        self.term = Term(labdeck_script(LABDECK, self.config, self.dir, args), w, h, env=e,
+                         cwd=self.dir)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.term.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # shortcuts
+    def keys(self, *k):
+        self.term.keys(*k)
+
+    def type(self, text):
+        self.term.type(text)
+
+    def wait_for(self, pred, what, timeout=10.0, escapes=False):
+        return self.term.wait_for(pred, what, timeout, escapes)
+
+    def wait_text(self, *subs, timeout=10.0):
+        return self.term.wait_text(*subs, timeout=timeout)
+
+    def capture(self, escapes=False):
+        return self.term.capture(escapes)
+
+    def first_frame(self, timeout=15.0):
+        """Waits for the dashboard with data from both backends."""
+        return self.wait_for(lambda s: "labdeck" in s.line(0) and "pve-a" in s.text
+                             and "k8s-node-a" in s.text, "the first dashboard frame with data",
+                             timeout)
+
+    def pid(self):
+        return self.term.wait_value(self.term.child_pid, "the labdeck process")
+
+    def wait_exit(self, timeout=10.0):
+        """Waits for EXIT=N and STTY=... printed by the pane's shell; returns (N, stty)."""
+        s = self.wait_for(lambda s: re.search(r"^EXIT=\d+", s.text, re.M)
+                          and re.search(r"^STTY=\w+", s.text, re.M), "EXIT= and STTY= after labdeck",
+                          timeout)
+        code = int(re.search(r"^EXIT=(\d+)", s.text, re.M).group(1))
+        stty = re.search(r"^STTY=(\w+)", s.text, re.M).group(1)
+        return code, stty, s
+
+    def terminal_restored(self, expect_exit=None, timeout=10.0):
+        code, stty, s = self.wait_exit(timeout)
+        if expect_exit is not None:
+            check(code == expect_exit, "exit status %d, expected %d" % (code, expect_exit))
+        alt = self.term.display("#{alternate_on}")
+        cur = self.term.display("#{cursor_flag}")
+        check(alt == "0", "still on the alternate screen after exit (alternate_on=%s)" % alt)
+        check(cur == "1", "cursor left hidden after exit (cursor_flag=%s)" % cur)
+        check(stty == "same", "stty -g differs before and after labdeck (STTY=%s)" % stty)
+        return code
+
+
+# --- helpers on screens -----------------------------------------------------------------------
+
+def status_line(s):
+    return s.line(len(s.lines) - 2) if len(s.lines) >= 2 else ""
+
+
+def pane_rows(s, h):
+    """Rows as the terminal has them (capture trims nothing in the middle; pad to h)."""
+    rows = list(s.lines)
+    while len(rows) < h:
+        rows.append("")
+    return rows
+
+
+def body_rows(s, h):
+    """The rows between the title bar and the status line."""
+    return pane_rows(s, h)[1:h - 2]
+
+
+def selected_rows(s, h):
+    """Indices (pane rows) of the list rows drawn as the selection: reverse video, or the
+    selection background of the default theme (231 on 25)."""
+    out = []
+    for y in range(2, h - 2):
+        attrs = s.row_attrs(y)
+        text = s.line(y)
+        if not text.strip():
+            continue
+        if any(a.reverse or a.bg == 25 for a in attrs):
+            out.append(y)
+    return out
+
+
+def pods_rows(s, h):
+    """(pane row index, text) of each pod row in the pods list (after the header)."""
+    rows = pane_rows(s, h)
+    hdr = next((i for i, l in enumerate(rows) if l.lstrip().startswith("NAMESPACE")), -1)
+    if hdr < 0:
+        return []
+    return [(i, rows[i]) for i in range(hdr + 1, h - 2) if rows[i].strip()]
+
+
+def ns_of(row_text):
+    return row_text.split()[0] if row_text.split() else ""
+
+
+def open_pods(c, timeout=15.0):
+    c.keys("3")
+    return c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, c.h)) >= 10,
+                      "the pods view with its rows", timeout)
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+@test
+def dashboard():
+    with Console(lab()) as c:
+        s = c.wait_for(lambda s: "proxmox ✓" in status_line(s) and "kubernetes ✓" in status_line(s)
+                       and "CrashLoopBackOff" in s.text and "k8s-node-b" in s.text,
+                       "dashboard data and both backends ✓ on the status line", 15)
+        rows = s.lines
+        check("[1 nodes]" in rows[0], "view 1 not marked in the title bar: %r" % rows[0])
+        for sect in ("PROXMOX", "GUESTS", "KUBERNETES", "PODS"):
+            check(any(l.startswith(sect) for l in rows), "no %s section:\n%s" % (sect, s))
+        prox = next(i for i, l in enumerate(rows) if l.startswith("PROXMOX"))
+        guests = next(i for i, l in enumerate(rows) if l.startswith("GUESTS"))
+        k8s = next(i for i, l in enumerate(rows) if l.startswith("KUBERNETES"))
+        pods = next(i for i, l in enumerate(rows) if l.startswith("PODS"))
+        check(prox < guests < k8s < pods, "sections out of order")
+        for node in ("pve-a", "pve-b"):
+            check(any(node in l and "online" in l for l in rows[prox:guests]),
+                  "%s online not under PROXMOX:\n%s" % (node, s))
+        pci = [l for l in rows[guests:k8s] if "◆ PCI 0000:c5:00.0" in l]
+        check(pci, "no guest marked '◆ PCI 0000:c5:00.0':\n%s" % s)
+        check("k8s-node-b" in pci[0] and "102" in pci[0],
+              "the PCI mark is not on VM 102 k8s-node-b: %r" % pci[0])
+        for node in ("k8s-node-a", "k8s-node-b"):
+            check(any(node in l and "Ready" in l for l in rows[k8s:pods]),
+                  "%s Ready not under KUBERNETES:\n%s" % (node, s))
+        crash = [l for l in rows[pods:] if "CrashLoopBackOff" in l]
+        check(crash and re.search(r"lab/backend-[4-9bcdf]+-\w{5}", crash[0]),
+              "the PODS summary does not name the CrashLoopBackOff pod:\n%s" % s)
+
+
+@test
+def guests_hangul_alignment():
+    with Console(lab()) as c:
+        c.first_frame()
+        c.keys("2")
+        s = c.wait_for(lambda s: "[2 guests]" in s.line(0) and "백업-서버" in s.text
+                       and "web-캐시" in s.text, "the guests view with the Hangul guests")
+        hdr_i = s.find("VMID")
+        check(hdr_i >= 0, "no header row")
+        hdr = s.lines[hdr_i]
+        words = hdr.split()
+        check(words[:5] == ["VMID", "NAME", "TYPE", "NODE", "STATUS"],
+              "header is %r" % hdr)
+        type_col = column_of(hdr, "TYPE")
+        node_col = column_of(hdr, "NODE")
+        want = {"101": "k8s-node-a", "102": "k8s-node-b", "103": "win11", "104": "백업-서버",
+                "110": "dns", "111": "ollama-cache", "112": "web-캐시"}
+        seen = {}
+        for l in s.lines[hdr_i + 1:]:
+            m = re.match(r"\s*(\d{3})\s", l)
+            if m:
+                seen[m.group(1)] = l
+        check(set(want) <= set(seen), "guests missing: %s" % sorted(set(want) - set(seen)))
+        for vmid, name in want.items():
+            l = seen[vmid]
+            check(name in l, "VM %s row does not show %r: %r" % (vmid, name, l))
+            m = re.search(r"\s(qemu|lxc)\s", l)
+            check(m, "no TYPE in row %r" % l)
+            col = width(l[:m.start() + 1])
+            check(col == type_col, "TYPE of %s (%s) starts at column %d, header at %d:\n%s\n%s"
+                  % (vmid, name, col, type_col, hdr, l))
+            m2 = re.search(r"\s(pve-[ab])\s", l)
+            check(m2 and width(l[:m2.start() + 1]) == node_col,
+                  "NODE of %s not at column %d: %r" % (vmid, node_col, l))
+        check("◆" in seen["102"] and "0000:c5:00.0" in seen["102"],
+              "VM 102's passthrough is not shown: %r" % seen["102"])
+
+
+@test
+def pods_navigation():
+    with Console(lab()) as c:
+        c.first_frame()
+        s = open_pods(c)
+        s = c.wait_for(lambda s: len(selected_rows(s, c.h)) == 1, "one selected row", escapes=True)
+        first = selected_rows(s, c.h)[0]
+        rows = pods_rows(s, c.h)
+        check(first == rows[0][0], "selection starts on row %d, first pod row is %d" % (first, rows[0][0]))
+        n = len(rows)
+        c.keys("j")
+        c.wait_for(lambda s: selected_rows(s, c.h) == [first + 1], "j moving the selection down",
+                   escapes=True)
+        c.keys("j", "j")
+        c.wait_for(lambda s: selected_rows(s, c.h) == [first + 3], "j j", escapes=True)
+        c.keys("k")
+        c.wait_for(lambda s: selected_rows(s, c.h) == [first + 2], "k moving it up", escapes=True)
+        c.keys("G")
+        c.wait_for(lambda s: selected_rows(s, c.h) == [rows[-1][0]], "G to the last row",
+                   escapes=True)
+        c.keys("g")
+        c.wait_for(lambda s: selected_rows(s, c.h) == [first], "g to the first row", escapes=True)
+        c.keys("k")  # at the top: stays
+        c.keys("Down")
+        c.wait_for(lambda s: selected_rows(s, c.h) == [first + 1], "Down arrow", escapes=True)
+        check(n >= 17, "only %d pod rows for 17 pods" % n)
+
+
+@test
+def pods_filter():
+    with Console(lab()) as c:
+        c.first_frame()
+        s = open_pods(c)
+        total = len(pods_rows(s, c.h))
+        c.keys("/")
+        c.wait_for(lambda s: s.line(c.h - 1).startswith("/"), "the / prompt")
+        seen_counts = []
+        for i, ch in enumerate("gateway"):
+            c.type(ch)
+            typed = "gateway"[:i + 1]
+
+            def narrowed(s, typed=typed):
+                rows = pods_rows(s, c.h)
+                return s.line(c.h - 1).startswith("/" + typed) and rows and all(
+                    typed in r.lower() for _, r in rows)
+            s = c.wait_for(narrowed, "the list narrowing to %r as it is typed" % typed)
+            seen_counts.append(len(pods_rows(s, c.h)))
+        rows = pods_rows(s, c.h)
+        check(len(rows) == 2 and all("gateway-" in r for _, r in rows),
+              "filter gateway shows %d rows:\n%s" % (len(rows), s))
+        check(seen_counts[0] < total, "typing 'g' did not narrow the list (%d of %d)" % (seen_counts[0], total))
+        c.keys("Enter")
+        s = c.wait_for(lambda s: "2 matches" in s.line(c.h - 1), "the match count on the bottom line")
+        check("gateway" in s.line(c.h - 1), "bottom line: %r" % s.line(c.h - 1))
+        c.keys("Escape")
+        s = c.wait_for(lambda s: len(pods_rows(s, c.h)) == total, "Esc restoring every row")
+        check("match" not in s.line(c.h - 1), "match count still shown: %r" % s.line(c.h - 1))
+        # Esc while typing clears too.
+        c.keys("/")
+        c.type("zzz-no-such-pod")
+        c.wait_for(lambda s: not pods_rows(s, c.h) or "0 match" in s.text or "/zzz" in s.text,
+                   "an empty result")
+        c.keys("Escape")
+        c.wait_for(lambda s: len(pods_rows(s, c.h)) == total and not s.line(c.h - 1).startswith("/"),
+                   "Esc in the prompt clearing the filter")
+
+
+@test
+def pods_sort():
+    with Console(lab()) as c:
+        c.first_frame()
+        s = open_pods(c)
+        hdr = next(l for _, l in [(0, x) for x in s.lines] if l.lstrip().startswith("NAMESPACE"))
+        check("▲" not in hdr and "▼" not in hdr, "a sort arrow before sorting: %r" % hdr)
+        before = [r for _, r in pods_rows(s, c.h)]
+        c.keys("s")
+        s = c.wait_for(lambda s: any("NAMESPACE▲" in l for l in s.lines), "NAMESPACE▲ in the header")
+        asc = [ns_of(r) for _, r in pods_rows(s, c.h)]
+        check(asc == sorted(asc), "not ascending by namespace: %s" % asc)
+        c.keys("s")
+        s = c.wait_for(lambda s: any("NAMESPACE▼" in l for l in s.lines), "NAMESPACE▼ in the header")
+        desc = [ns_of(r) for _, r in pods_rows(s, c.h)]
+        check(desc == sorted(desc, reverse=True), "not descending by namespace: %s" % desc)
+        check([r for _, r in pods_rows(s, c.h)] != before, "the order did not change")
+        c.keys("s")
+        s = c.wait_for(lambda s: any("NAME▲" in l and "NAMESPACE▲" not in l for l in s.lines),
+                       "NAME▲ (the next column)")
+        names = [r.split()[1] for _, r in pods_rows(s, c.h)]
+        # Names may be cut with … at 80 columns; compare what is shown.
+        check(names == sorted(names), "not ascending by name: %s" % names)
+
+
+@test
+def pods_namespace():
+    with Console(lab()) as c:
+        c.first_frame()
+        open_pods(c)
+        c.keys("n")
+        s = c.wait_for(lambda s: "pods (kube-system)" in s.line(0) and pods_rows(s, c.h)
+                       and all(ns_of(r) == "kube-system" for _, r in pods_rows(s, c.h)),
+                       "n switching to the first namespace, kube-system")
+        c.keys("n")
+        c.wait_for(lambda s: "pods (lab)" in s.line(0) and pods_rows(s, c.h)
+                   and all(ns_of(r) == "lab" for _, r in pods_rows(s, c.h)), "n again: lab")
+        c.keys(":")
+        c.wait_for(lambda s: s.line(c.h - 1).startswith(":"), "the : prompt")
+        c.type("ns models")
+        c.keys("Enter")
+        c.wait_for(lambda s: "pods (models)" in s.line(0) and pods_rows(s, c.h)
+                   and all(ns_of(r) == "models" for _, r in pods_rows(s, c.h)), ":ns models")
+        c.keys(":")
+        c.type("ns lab")
+        c.keys("Enter")
+        s = c.wait_for(lambda s: "pods (lab)" in s.line(0) and len(pods_rows(s, c.h)) == 6
+                       and all(ns_of(r) == "lab" for _, r in pods_rows(s, c.h)),
+                       ":ns lab showing the 6 lab pods")
+        c.keys(":")
+        c.type("ns all")
+        c.keys("Enter")
+        s = c.wait_for(lambda s: "all namespaces" in s.line(0) and len(pods_rows(s, c.h)) >= 17,
+                       ":ns all")
+
+
+@test
+def command_completion():
+    with Console(lab()) as c:
+        c.first_frame()
+        c.keys(":")
+        c.type("th")
+        c.keys("Tab")
+        s = c.wait_for(lambda s: s.line(c.h - 1).startswith(":theme "), ":th + Tab completing to ':theme '")
+        c.keys("Tab")
+        s = c.wait_for(lambda s: "mono" in s.line(c.h - 1) and "default" in s.line(c.h - 1),
+                       "a second Tab listing the themes")
+        c.type("mo")
+        c.keys("Tab")
+        c.wait_for(lambda s: s.line(c.h - 1).startswith(":theme mono"), ":theme mo + Tab -> mono")
+        c.keys("Escape")
+        c.wait_for(lambda s: not s.line(c.h - 1).startswith(":"), "Esc leaving the command line")
+        # An unknown command says so.
+        c.keys(":")
+        c.type("frobnicate")
+        c.keys("Enter")
+        c.wait_for(lambda s: "unknown command" in s.line(c.h - 1), "'unknown command' for :frobnicate")
+        # :guests switches views.
+        c.keys(":")
+        c.type("guests")
+        c.keys("Enter")
+        c.wait_for(lambda s: "[2 guests]" in s.line(0), ":guests switching to view 2")
+
+
+@test
+def pod_details():
+    with Console(lab(), w=120, h=40) as c:
+        c.first_frame()
+        c.keys("3")
+        c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, 40)) >= 17, "pods")
+        c.keys("/")
+        c.type("backend")
+        c.keys("Enter")
+        c.wait_for(lambda s: len(pods_rows(s, 40)) == 2, "the two backend pods")
+        # The CrashLoopBackOff one.
+        s = c.capture()
+        rows = pods_rows(s, 40)
+        idx = next((i for i, (_, r) in enumerate(rows) if "CrashLoopBackOff" in r), 0)
+        name = rows[idx][1].split()[1]
+        for _ in range(idx):
+            c.keys("j")
+        c.keys("Enter")
+        s = c.wait_for(lambda s: re.search(r"(?i)conditions", s.text) and re.search(r"(?i)containers", s.text)
+                       and re.search(r"(?i)events", s.text), "the details with conditions, containers and events",
+                       15)
+        check(name.rstrip("…") in s.text, "details do not name the pod %s:\n%s" % (name, s))
+        check("CrashLoopBackOff" in s.text, "details do not show CrashLoopBackOff:\n%s" % s)
+        c.keys("Escape")
+        c.wait_for(lambda s: len(pods_rows(s, 40)) >= 1 and "[3 pods]" in s.line(0),
+                   "Esc back to the pods list")
+
+
+@test
+def pod_logs():
+    with Console(lab(), w=120, h=40) as c:
+        c.first_frame()
+        c.keys("3")
+        c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, 40)) >= 17, "pods")
+        c.keys("/")
+        c.type("gateway")
+        c.keys("Enter")
+        c.wait_for(lambda s: len(pods_rows(s, 40)) == 2, "the two gateway pods")
+        c.keys("l")
+
+        def lines_count(s):
+            m = re.search(r"(\d+) lines", s.text)
+            return int(m.group(1)) if m else -1
+        s = c.wait_for(lambda s: lines_count(s) > 0, "log lines arriving", 15)
+        n0 = lines_count(s)
+        check("following" in s.text, "the log view does not say it is following:\n%s" % s)
+        s = c.wait_for(lambda s: lines_count(s) > n0, "new log lines over time (follow)", 15)
+        # Pause: the shown lines stop moving while the count goes on.
+        c.keys("p")
+        s = c.wait_for(lambda s: "PAUSED" in s.text, "PAUSED after p")
+        body = [l for l in s.lines[1:-3]]
+        s2 = c.wait_for(lambda s: "new below" in s.text, "'new below' while paused", 15)
+        check([l for l in s2.lines[1:-3]] == body, "the log moved while paused")
+        c.keys("p")
+        c.wait_for(lambda s: "PAUSED" not in s.text, "p resuming")
+        # Search: the log lines carry the pod's words; search for something on screen.
+        s = c.capture()
+        words = re.findall(r"[A-Za-z]{4,}", " ".join(s.lines[1:-4]))
+        check(words, "no words in the log to search for:\n%s" % s)
+        word = words[-1]
+        c.keys("/")
+        c.wait_for(lambda s: "search:" in s.text, "the log search prompt")
+        c.type(word)
+        c.keys("Enter")
+        s = c.wait_for(lambda s: "search: " + word in s.text, "the search shown in the log status row",
+                       escapes=True)
+        c.keys("Escape")  # clears the search
+        c.wait_for(lambda s: "search: " + word not in s.text, "Esc clearing the search")
+        c.keys("Escape")  # leaves
+        c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, 40)) >= 1,
+                   "Esc back to the pods list")
+
+
+@test
+def help_overlay():
+    with Console(lab()) as c:
+        c.first_frame()
+        c.keys("?")
+        s = c.wait_for(lambda s: "Everywhere" in s.text, "the help overlay")
+        for word in ("quit", "filter", "refresh", "theme", "help"):
+            check(re.search(r"\b%s\b" % word, s.text), "help does not list %r:\n%s" % (word, s))
+        check(re.search(r"^\s*q\s+quit", s.text, re.M), "help has no 'q  quit' line:\n%s" % s)
+        check(re.search(r"^\s*/\s+filter", s.text, re.M), "help has no '/  filter' line:\n%s" % s)
+        c.keys("Escape")
+        c.wait_for(lambda s: "Everywhere" not in s.text and "PROXMOX" in s.text, "Esc closing help")
+        # In the pods view, the pods keys come first.
+        c.keys("3", "?")
+        s = c.wait_for(lambda s: "Everywhere" in s.text, "help in the pods view")
+        check(re.search(r"^\s*l\s+logs", s.text, re.M), "pods help has no 'l  logs':\n%s" % s)
+        c.keys("?")
+        c.wait_for(lambda s: "Everywhere" not in s.text, "? closing help")
+
+
+@test
+def themes_and_no_color():
+    with Console(lab()) as c:
+        c.first_frame()
+        s_default = c.wait_for(lambda s: "proxmox ✓" in status_line(s), "data", escapes=True)
+        codes_default = set(s_default.colour_codes())
+        check(any(code.startswith("38;5;") or code.startswith("48;5;") for code in codes_default),
+              "the default theme shows no 256-colour codes: %s" % sorted(codes_default)[:20])
+        c.keys("t")
+        s = c.wait_for(lambda s: re.search(r"theme [\w-]+", s.line(c.h - 1)), "the 'theme NAME' message")
+        name = re.search(r"theme ([\w-]+)", s.line(c.h - 1)).group(1)
+        check(name != "default", "t did not change the theme (%s)" % s.line(c.h - 1))
+        c.keys(":")
+        c.type("theme mono")
+        c.keys("Enter")
+        s_mono = c.wait_for(lambda s: "theme mono" in s.line(c.h - 1), "'theme mono'", escapes=True)
+        s_mono = c.wait_for(lambda s: not s.colour_codes(), "a frame without colour codes in mono",
+                            escapes=True)
+        check(s_mono.escaped != s_default.escaped, "mono looks the same as default with -e")
+        check(any(a.reverse or a.bold for row in s_mono.cells for _, a in row),
+              "mono has no attributes at all")
+    with Console(lab(), env={"NO_COLOR": "1"}) as c:
+        c.first_frame()
+        s = c.wait_for(lambda s: "proxmox ✓" in status_line(s), "data under NO_COLOR", escapes=True)
+        check(not s.colour_codes(), "NO_COLOR=1 still shows colour codes: %s" % sorted(set(s.colour_codes()))[:20])
+        check(any(a.reverse or a.bold for row in s.cells for _, a in row),
+              "NO_COLOR shows no attributes either (the title bar should be reverse)")
+        # A theme switch keeps it colourless.
+        c.keys("t")
+        c.wait_for(lambda s: "theme" in s.line(c.h - 1), "the theme message")
+        s = c.capture(escapes=True)
+        check(not s.colour_codes(), "after t under NO_COLOR: colour codes %s" % sorted(set(s.colour_codes()))[:20])
+
+
+def check_layout(c, w, h, what):
+    def ok(s):
+        rows = pane_rows(s, h)
+        return (len(s.lines) <= h and rows[0].startswith(" labdeck")
+                and width(rows[0].rstrip()) >= w - 1 and "proxmox" in rows[h - 2]
+                and "kubernetes" in rows[h - 2])
+    s = c.wait_for(ok, "a %dx%d frame (%s)" % (w, h, what))
+    check(c.term.display("#{pane_width}x#{pane_height}") == "%dx%d" % (w, h), "pane size")
+    # The title bar's colour spans the whole width.
+    s = c.capture(escapes=True)
+    a0, alast = s.attr_at(0, 0), s.attr_at(0, w - 1)
+    check(a0 is not None and a0 == alast, "the title bar does not span the width at %dx%d: %r vs %r"
+          % (w, h, a0, alast))
+    return s
+
+
+@test
+def resize():
+    with Console(lab()) as c:
+        c.first_frame()
+        check_layout(c, 80, 24, "start")
+        c.term.resize(120, 40)
+        s = check_layout(c, 120, 40, "grown")
+        check(len(s.lines) <= 40, "more rows than the pane")
+        c.term.resize(80, 24)
+        check_layout(c, 80, 24, "shrunk back")
+        c.keys("3")
+        c.wait_for(lambda s: "[3 pods]" in s.line(0), "the pods view")
+        c.term.resize(60, 20)
+        s = c.wait_for(lambda s: "terminal too small" in s.text, "'terminal too small' at 60x20")
+        check(all(width(l) <= 60 for l in s.lines), "a line wider than 60 columns:\n%s" % s)
+        c.term.resize(80, 24)
+        s = check_layout(c, 80, 24, "restored")
+        check("[3 pods]" in s.line(0) and "NAMESPACE" in s.text, "the pods view did not come back:\n%s" % s)
+        check(c.term.child_pid() is not None, "labdeck died while resizing")
+        c.keys("q")
+        check(c.terminal_restored(expect_exit=0) == 0, "exit")
+
+
+@test
+def hostile_names():
+    lb = lab("--hostile-names")
+    with Console(lb) as c:
+        c.first_frame()
+        c.keys("2")
+        s = c.wait_for(lambda s: "[2 guests]" in s.line(0) and "evil" in s.text, "the guest named evil…",
+                       escapes=True)
+        y = s.find("evil")
+        line = s.lines[y]
+        check("evil?[31mRED?]0;pwned??2J" in line,
+              "the hostile name is not shown inert with '?' for each control: %r" % line)
+        reds = [a for ch, a in s.cells[y] if a.fg in (1, 9)]
+        check(not reds, "the name turned cells red: %r" % reds[:3])
+        check("31" not in s.colour_codes(), "an SGR 31 reached the terminal")
+        check(c.term.display("#{pane_title}") != "pwned", "the window title was changed to 'pwned'")
+        # Rows after it are not shifted: the NODE column is still aligned.
+        hdr = s.lines[s.find("VMID")]
+        col = column_of(hdr, "NODE")
+        for l in s.lines:
+            m = re.search(r"\s(pve-[ab])\s", l)
+            if re.match(r"\s*\d{3}\s", l):
+                check(m and width(l[:m.start() + 1]) == col, "NODE misaligned in %r" % l)
+        # The dashboard shows it inert as well.
+        c.keys("1")
+        s = c.wait_for(lambda s: "[1 nodes]" in s.line(0) and "evil" in s.text, "the dashboard", escapes=True)
+        check("31" not in s.colour_codes(), "SGR 31 on the dashboard")
+        check(c.term.display("#{pane_title}") != "pwned", "title changed on the dashboard")
+
+
+@test
+def backend_outage():
+    lb = lab()
+    with Console(lb) as c:
+        c.first_frame()
+        c.wait_for(lambda s: "proxmox ✓" in status_line(s), "proxmox ✓")
+        lb._admin("POST", "/outage", {"backend": "proxmox", "down": True})
+        try:
+            s = c.wait_for(lambda s: re.search(r"proxmox ✗ \S", status_line(s)),
+                           "proxmox ✗ with a reason on the status line", 40)
+            check("kubernetes ✓" in status_line(s), "kubernetes not ✓ during the proxmox outage: %r"
+                  % status_line(s))
+            c.keys("3")
+            c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, c.h)) >= 17,
+                       "the pods view working while proxmox is down")
+            c.keys("j")
+            c.keys("2")
+            c.wait_for(lambda s: "[2 guests]" in s.line(0), "view 2 during the outage")
+            c.keys("1")
+        finally:
+            lb._admin("POST", "/outage", {"backend": "proxmox", "down": False})
+        c.wait_for(lambda s: "proxmox ✓" in status_line(s), "proxmox ✓ again after the outage", 40)
+
+
+@test
+def stalled_backend():
+    lb = lab()
+    try:
+        with Console(lb) as c:
+            c.first_frame()
+            c.keys("3")
+            c.wait_for(lambda s: len(pods_rows(s, c.h)) >= 17, "pods")
+            # Logs that stall: the view opens, keys keep working, Esc leaves and cancels.
+            lb.fault("kubernetes", "stall", path="/api/v1/namespaces/", seconds=120)
+            c.keys("l")
+            c.wait_for(lambda s: "logs " in s.line(0), "the log view opening")
+            c.keys("?")
+            c.wait_for(lambda s: "Everywhere" in s.text, "help while the log stalls")
+            c.keys("Escape")
+            c.wait_for(lambda s: "Everywhere" not in s.text, "help closing")
+            c.keys("Escape")
+            c.wait_for(lambda s: "[3 pods]" in s.line(0) and "logs " not in s.line(0) and pods_rows(s, c.h),
+                       "Esc leaving the stalled log view", 5)
+            # The pod list stalls on a refresh: views and help still answer.
+            lb.clear()
+            lb.fault("kubernetes", "stall", path="/api/v1/pods", seconds=120)
+            lb.fault("proxmox", "stall", seconds=120)
+            c.keys("r")
+            c.wait_value(lambda: any(r["status"] is not None and r["backend"] == "kubernetes"
+                                     and r["path"].startswith("/api/v1/pods")
+                                     for r in lb.requests("kubernetes")), "a stalled pod list request")
+            for key, what in (("1", "[1 nodes]"), ("2", "[2 guests]"), ("3", "[3 pods]")):
+                c.keys(key)
+                c.wait_for(lambda s, w=what: w in s.line(0), "view %s during the stall" % key, 3)
+            c.keys("?")
+            c.wait_for(lambda s: "Everywhere" in s.text, "help during the stall", 3)
+            c.keys("Escape")
+            c.wait_for(lambda s: "Everywhere" not in s.text, "help closing", 3)
+            c.keys("1", "Escape")
+            c.wait_for(lambda s: "[1 nodes]" in s.line(0), "Esc at the top", 3)
+            c.keys("q")
+            c.terminal_restored(expect_exit=0, timeout=5)
+    finally:
+        lb.clear()
+
+
+@test
+def quit_restores_terminal():
+    with Console(lab()) as c:
+        c.first_frame()
+        check(c.term.display("#{alternate_on}") == "1", "the console is not on the alternate screen")
+        c.keys("3", "1")
+        c.wait_for(lambda s: "[1 nodes]" in s.line(0), "back on the dashboard")
+        c.keys("q")
+        c.terminal_restored(expect_exit=0)
+
+
+def signal_test(sig, expect):
+    with Console(lab()) as c:
+        c.first_frame()
+        pid = c.pid()
+        os.kill(pid, sig)
+        c.terminal_restored(expect_exit=expect)
+
+
+@test
+def sigterm_restores_terminal():
+    signal_test(signal.SIGTERM, 0)
+
+
+@test
+def sighup_restores_terminal():
+    signal_test(signal.SIGHUP, 0)
+
+
+@test
+def sigsegv_restores_terminal():
+    signal_test(signal.SIGSEGV, 128 + signal.SIGSEGV)
+
+
+@test
+def sigabrt_restores_terminal():
+    signal_test(signal.SIGABRT, 128 + signal.SIGABRT)
+
+
+def spawn_on_pty(lb, controlling):
+    """labdeck on a fresh pty (80x24); returns (pid, master fd)."""
+    import fcntl
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    home = tempfile.mkdtemp(prefix="labdeck-tui-home-")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "TERM": "tmux-256color",
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if controlling:
+                fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            os.close(master)
+            os.execve(LABDECK, [LABDECK, "--config", lb.config], env)
+        finally:
+            os._exit(127)
+    os.close(slave)
+    return pid, master, home
+
+
+def cpu_ticks(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        fields = st[st.rindex(")") + 2:].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError):
+        return None
+
+
+@test
+def closed_pty():
+    lb = lab()
+    for controlling in (True, False):
+        pid, master, home = spawn_on_pty(lb, controlling)
+        try:
+            out = b""
+            deadline = time.monotonic() + 15
+            while b"labdeck" not in out:
+                r, _, _ = select.select([master], [], [], 0.05)
+                if r:
+                    try:
+                        out += os.read(master, 65536)
+                    except OSError:
+                        break
+                if time.monotonic() > deadline:
+                    raise Fail("no first frame on the pty")
+            os.close(master)
+            master = None
+            t0 = time.monotonic()
+            status = None
+            while time.monotonic() - t0 < 3.0:
+                p, st = os.waitpid(pid, os.WNOHANG)
+                if p:
+                    status = st
+                    break
+                time.sleep(0.05)
+            if status is None:
+                c0 = cpu_ticks(pid)
+                t1 = time.monotonic()
+                time.sleep(1.0)  # measuring: how busy is the hung process (not synchronisation)
+                c1 = cpu_ticks(pid)
+                busy = (c1 - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t1) if c0 is not None and c1 is not None else -1
+                raise Fail("labdeck still running 3 s after the %s pty was closed (%.0f%% CPU)"
+                           % ("controlling" if controlling else "non-controlling", busy * 100))
+        finally:
+            if master is not None:
+                os.close(master)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            shutil.rmtree(home, ignore_errors=True)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+def main():
+    global LABDECK
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--labdeck", required=True, help="the labdeck binary")
+    ap.add_argument("-k", action="append", default=[], metavar="NAME",
+                    help="run only tests whose name contains NAME (repeatable)")
+    ap.add_argument("-v", action="store_true", help="print a traceback on failure")
+    opts = ap.parse_args()
+    LABDECK = os.path.abspath(opts.labdeck)
+    if not os.access(LABDECK, os.X_OK):
+        print("FAIL setup: %s is not executable" % LABDECK)
+        return 1
+    if not shutil.which("tmux"):
+        print("FAIL setup: tmux is not installed")
+        return 1
+    tests = [t for t in TESTS if not opts.k or any(k in t.__name__ for k in opts.k)]
+    passed = failed = 0
+    t_all = time.monotonic()
+    try:
+        for t in tests:
+            t0 = time.monotonic()
+            try:
+                t()
+                passed += 1
+                print("ok %s (%.1f s)" % (t.__name__, time.monotonic() - t0), flush=True)
+            except Fail as e:
+                failed += 1
+                print("FAIL %s: %s" % (t.__name__, e), flush=True)
+                if opts.v:
+                    traceback.print_exc()
+            except Exception as e:  # a harness error is a failure too, with its cause
+                failed += 1
+                print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e), flush=True)
+                traceback.print_exc()
+    finally:
+        for lb in LABS.values():
+            lb.close()
+    print("# %.0f s" % (time.monotonic() - t_all))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+/* app.h: the console — one libevent loop drives keys, timers, signals, the network and redraws;
+ * a stack of views; the status line, filter prompt and command line around them. */
+#ifndef LABDECK_APP_H
+#define LABDECK_APP_H
+
+#include <curses.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "keys.h"
+#include "listview.h"
+
+struct app;
+struct view;
+
+struct view_ops {
+	const char *name; /* "pods": also its `:` command */
+	enum key_scope scope;
+	/* draw the view's body into rows [y, y+h) of the screen */
+	void (*draw)(struct view *v, WINDOW *w, int y, int h, int cols);
+	/* handle an action (or a raw key); true when consumed */
+	bool (*handle)(struct view *v, enum action a, int key);
+	/* title shown in the top bar, e.g. "pods (all namespaces) 17" */
+	void (*title)(struct view *v, char *out, size_t size);
+	/* the view's list, for / filtering and movement; NULL if it has none */
+	struct listview *(*list)(struct view *v);
+	/* called when it comes on screen / goes off it */
+	void (*enter)(struct view *v);
+	void (*leave)(struct view *v);
+	/* Esc in the view: true when it had something to cancel (a request, a search) */
+	bool (*cancel)(struct view *v);
+	void (*destroy)(struct view *v);
+	/* true while the view runs a prompt of its own: keys go to handle() as text */
+	bool (*wants_raw)(struct view *v);
+};
+
+struct view {
+	const struct view_ops *ops;
+	struct app *app;
+};
+
+/* app_run opens the console and returns the exit status when it closes. */
+int app_run(struct config *cfg, bool readonly);
+
+/* app_dirty asks for a redraw at the end of this loop pass. */
+void app_dirty(struct app *a);
+/* app_message shows a one-line message at the bottom (an error in the error colour). */
+void app_message(struct app *a, bool error, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* app_push puts a view on top (it is destroyed when popped). */
+void app_push(struct app *a, struct view *v);
+/* app_pop removes the top view if it is not a top-level one. */
+void app_pop(struct app *a);
+
+/* Shared state the views reach through the app. */
+struct event_base *app_base(struct app *a);
+struct k8s *app_k8s(struct app *a);
+struct status_poller *app_poller(struct app *a);
+struct pod_store *app_pods(struct app *a);
+const struct config *app_config(struct app *a);
+int app_refresh_s(struct app *a);
+
+/* The views (view_*.c). */
+struct view *view_nodes_create(struct app *a);
+struct view *view_guests_create(struct app *a);
+struct view *view_pods_create(struct app *a);
+struct view *view_pod_detail_create(struct app *a, const char *ns, const char *name);
+struct view *view_logs_create(struct app *a, const char *ns, const char *pod);
+
+/* Pods view: switch namespace (NULL: all). */
+void view_pods_set_namespace(struct view *v, const char *ns);
+
+/* Pods view: the namespaces seen (for :ns completion); pointers valid until the next change. */
+size_t view_pods_namespaces(struct view *v, const char **out, size_t max);
+
+/* help.c: draws the help overlay generated from the key table. */
+void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scroll);
+
+#endif

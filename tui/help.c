@@ -1,0 +1,95 @@
+/* help.c: the `?` overlay, generated from the key table (keys.c) so it never lies. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "app.h"
+#include "palette.h"
+#include "text.h"
+
+/* Draws one scope's bindings; returns the next line index. */
+static int draw_scope(WINDOW *w, int line, int y, int h, int cols, int scroll, enum key_scope s,
+                      const char *heading)
+{
+	size_t n;
+	const struct binding *b = keys_bindings(&n);
+	bool any = false;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].scope == s) {
+			any = true;
+		}
+	}
+	if (!any) {
+		return line;
+	}
+	if (line - scroll >= 0 && line - scroll < h) {
+		wattrset(w, palette_attr(SLOT_HEADER));
+		mvwaddnstr(w, y + line - scroll, 1, heading, cols - 2);
+	}
+	line++;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].scope != s) {
+			continue;
+		}
+		/* Gather every key bound to this action in this scope on one line. */
+		bool first = true;
+		for (size_t j = 0; j < i; j++) {
+			if (b[j].scope == s && b[j].action == b[i].action) {
+				first = false;
+			}
+		}
+		if (!first) {
+			continue;
+		}
+		char keys[64] = "";
+		size_t used = 0;
+		for (size_t j = i; j < n; j++) {
+			if (b[j].scope == s && b[j].action == b[i].action) {
+				char k[16];
+				keys_name(b[j].key, k, sizeof(k));
+				used += (size_t)snprintf(keys + used, sizeof(keys) - used, "%s%s",
+				                         used ? " " : "", k);
+				if (used >= sizeof(keys)) {
+					break;
+				}
+			}
+		}
+		if (line - scroll >= 0 && line - scroll < h) {
+			int yy = y + line - scroll;
+			char *fit = text_fit(keys, 14, false);
+			wattrset(w, palette_attr(SLOT_HELP_KEY));
+			mvwaddstr(w, yy, 3, fit);
+			free(fit);
+			char text[200];
+			snprintf(text, sizeof(text), "%-12s %s", action_name(b[i].action),
+			         action_help(b[i].action));
+			char *fit2 = text_fit(text, cols - 20 > 10 ? cols - 20 : 10, false);
+			wattrset(w, palette_attr(SLOT_HELP_TEXT));
+			mvwaddstr(w, yy, 19, fit2);
+			free(fit2);
+		}
+		line++;
+	}
+	return line + 1;
+}
+
+void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scroll)
+{
+	int line = 0;
+	if (scope != SCOPE_GLOBAL && scope != SCOPE_LIST) {
+		char heading[64];
+		snprintf(heading, sizeof(heading), "Keys in this view (%s)",
+		         keys_scope_name(scope));
+		line = draw_scope(w, line, y, h, cols, scroll, scope, heading);
+	}
+	line = draw_scope(w, line, y, h, cols, scroll, SCOPE_LIST, "Lists");
+	line = draw_scope(w, line, y, h, cols, scroll, SCOPE_GLOBAL, "Everywhere");
+	if (line - scroll >= 0 && line - scroll < h) {
+		wattrset(w, palette_attr(SLOT_DIM));
+		mvwaddnstr(
+		        w, y + line - scroll, 1,
+		        "Commands: :nodes :guests :pods [NS] :ns NAME|all :theme NAME :refresh :q"
+		        "   (j/k scroll, Esc or ? closes)",
+		        cols - 2);
+	}
+	wattrset(w, palette_attr(SLOT_NORMAL));
+}

@@ -1,0 +1,89 @@
+/* keys.h: every action the console knows, in one X-macro table: the enum, the name used by
+ * `[keys]` overrides and `:` commands, and the help text all come from here, so `?` never lies. */
+#ifndef LABDECK_KEYS_H
+#define LABDECK_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <wchar.h>
+
+/* Where a binding applies. */
+enum key_scope {
+	SCOPE_GLOBAL,
+	SCOPE_LIST, /* every list view */
+	SCOPE_PODS,
+	SCOPE_LOGS,
+	SCOPE_DETAIL,
+	SCOPE_COUNT
+};
+
+/* X(ACT_ENUM, "name", "help text") */
+#define ACTIONS(X)                                                                                 \
+	X(ACT_NONE, "none", "")                                                                    \
+	X(ACT_QUIT, "quit", "quit labdeck (from a view's top level)")                              \
+	X(ACT_HELP, "help", "show this help")                                                      \
+	X(ACT_VIEW_NODES, "nodes", "nodes dashboard: is my lab healthy?")                          \
+	X(ACT_VIEW_GUESTS, "guests", "Proxmox VMs and containers")                                 \
+	X(ACT_VIEW_PODS, "pods", "Kubernetes pods")                                                \
+	X(ACT_VIEW_CHAT, "chat", "chat with local models and Gemini (not in this version)")        \
+	X(ACT_VIEW_DEPLOY, "deploy", "ArgoCD and GitHub Actions (not in this version)")            \
+	X(ACT_VIEW_JOBS, "jobs", "Airflow DAGs and CronJobs (not in this version)")                \
+	X(ACT_VIEW_HOSTS, "hosts", "SSH hosts (not in this version)")                              \
+	X(ACT_VIEW_TOPOLOGY, "topology", "the lab as one picture (not in this version)")           \
+	X(ACT_FILTER, "filter", "filter the list as you type (Enter keeps it, Esc clears)")        \
+	X(ACT_COMMAND, "command",                                                                  \
+	  "command line (:pods, :ns NAME, :theme NAME, :q), Tab completes")                        \
+	X(ACT_BACK, "back", "back, cancel a running request, or clear the filter")                 \
+	X(ACT_REFRESH, "refresh", "refresh now")                                                   \
+	X(ACT_THEME, "theme", "next theme")                                                        \
+	X(ACT_REDRAW, "redraw", "redraw the screen")                                               \
+	X(ACT_DOWN, "down", "move down")                                                           \
+	X(ACT_UP, "up", "move up")                                                                 \
+	X(ACT_TOP, "top", "go to the first row")                                                   \
+	X(ACT_BOTTOM, "bottom", "go to the last row")                                              \
+	X(ACT_PAGE_DOWN, "page-down", "one page down")                                             \
+	X(ACT_PAGE_UP, "page-up", "one page up")                                                   \
+	X(ACT_ENTER, "details", "details of the selected row")                                     \
+	X(ACT_SORT, "sort", "sort by the next column (again: reverse)")                            \
+	X(ACT_LOGS, "logs", "follow the selected pod's logs")                                      \
+	X(ACT_NAMESPACE, "namespace", "switch namespace (all, then each one)")                     \
+	X(ACT_PAUSE, "pause", "pause or resume following")                                         \
+	X(ACT_SEARCH, "search", "search the log")                                                  \
+	X(ACT_NEXT_MATCH, "next-match", "next search match")                                       \
+	X(ACT_PREV_MATCH, "prev-match", "previous search match")
+
+enum action {
+#define X(e, name, help) e,
+	ACTIONS(X)
+#undef X
+	        ACT_COUNT
+};
+
+/* Special key codes beyond wide characters (KEY_* from curses are passed as-is, offset). */
+#define KEYS_CTRL(c) ((c)&0x1f)
+
+struct binding {
+	enum key_scope scope;
+	int key; /* a character, or a curses KEY_* code + KEYS_FN_BASE */
+	enum action action;
+};
+
+#define KEYS_FN_BASE 0x110000 /* above every Unicode code point */
+
+const char *action_name(enum action a);
+const char *action_help(enum action a);
+/* action_by_name: the action called name, or ACT_NONE. */
+enum action action_by_name(const char *name);
+
+/* keys_lookup finds what key does in scope (falling back to SCOPE_LIST, then SCOPE_GLOBAL
+ * when list_fallback). */
+enum action keys_lookup(enum key_scope scope, bool is_list, int key);
+/* keys_name writes a key as help shows it ("j", "Enter", "PgDn", "^L"). */
+void keys_name(int key, char *out, size_t size);
+/* keys_bindings gives the table (for help). */
+const struct binding *keys_bindings(size_t *n);
+/* keys_override applies a [keys] entry: "pods.l = logs"; false with a reason when bad. */
+bool keys_override(const char *view, const char *key, const char *action, char *why, size_t size);
+const char *keys_scope_name(enum key_scope s);
+
+#endif
