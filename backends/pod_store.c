@@ -427,7 +427,9 @@ static void start_watch(struct pod_store *s)
 	cancel_all(s);
 	s->stop = STOP_NONE;
 	s->watch_lines = 0;
-	s->watch_live = false;
+	/* Right after a good list or event the server is there: the watch counts as connected
+	 * until it fails. After a failure it must prove itself (an event, or WATCH_SETTLE_MS). */
+	s->watch_live = s->health.state == HEALTH_OK;
 	s->watch_started_ms = now_mono_ms();
 	struct buf path;
 	buf_init(&path);

@@ -34,12 +34,13 @@ struct pod_store *pod_store_create(struct event_base *base, struct k8s *k, const
 void pod_store_destroy(struct pod_store *s);
 
 /* pod_store_pods returns the current rows, sorted by namespace then name, *n of them. The array
- * belongs to the store and must not be changed (copy or index it to sort or filter); it stays
- * valid until control returns to the event loop, which may apply the next event (the next change
- * callback follows such a change). */
+ * belongs to the store and must not be changed (copy or index it to sort or filter). It stays
+ * valid, with the same contents, as long as pod_store_generation() returns the same value: every
+ * change of the rows bumps the generation (and is followed by a change callback), so compare the
+ * generation before using a pointer kept from an earlier loop pass. */
 const struct pod_row *pod_store_pods(const struct pod_store *s, size_t *n);
-/* pod_store_find: the row of namespace/name (ns NULL or "" for a pod without one), or NULL. Same
- * lifetime as pod_store_pods. */
+/* pod_store_find: the row of namespace/name (ns NULL or "" for a pod without one), or NULL; an
+ * element of the pod_store_pods array, with its lifetime. */
 const struct pod_row *pod_store_find(const struct pod_store *s, const char *ns, const char *name);
 /* pod_store_generation increments on every change of the rows. */
 uint64_t pod_store_generation(const struct pod_store *s);

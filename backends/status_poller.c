@@ -300,8 +300,8 @@ static void arm_regular(struct poll_src *s)
 	int64_t iv = interval_ms(s->p);
 	int64_t now = now_mono_ms();
 	int64_t delay = s->started_ms < 0 ? 0 : s->started_ms + iv - now;
-	if (delay < 0) {
-		delay = 0;
+	if (delay < iv / 2) {
+		delay = iv / 2;
 	}
 	arm(s, delay);
 }

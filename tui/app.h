@@ -6,6 +6,7 @@
 #include <curses.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "keys.h"
@@ -76,5 +77,7 @@ size_t view_pods_namespaces(struct view *v, const char **out, size_t max);
 
 /* help.c: draws the help overlay generated from the key table. */
 void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scroll);
+/* help_print_markdown writes the key table as Markdown (labdeck --keys, docs/keys.md). */
+void help_print_markdown(FILE *out);
 
 #endif

@@ -93,3 +93,44 @@ void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scro
 	}
 	wattrset(w, palette_attr(SLOT_NORMAL));
 }
+
+void help_print_markdown(FILE *out)
+{
+	static const enum key_scope order[] = {SCOPE_GLOBAL, SCOPE_LIST, SCOPE_PODS, SCOPE_DETAIL,
+					       SCOPE_LOGS};
+	static const char *const titles[] = {"Everywhere", "In lists (guests, pods)", "Pods view",
+					     "Pod details", "Log view"};
+	size_t n;
+	const struct binding *b = keys_bindings(&n);
+	for (size_t s = 0; s < sizeof(order) / sizeof(order[0]); s++) {
+		fprintf(out, "## %s\n\n| key | action | what it does |\n| --- | --- | --- |\n",
+			titles[s]);
+		for (size_t i = 0; i < n; i++) {
+			if (b[i].scope != order[s]) {
+				continue;
+			}
+			bool first = true;
+			for (size_t j = 0; j < i; j++) {
+				if (b[j].scope == order[s] && b[j].action == b[i].action) {
+					first = false;
+				}
+			}
+			if (!first) {
+				continue;
+			}
+			fputs("| ", out);
+			bool any = false;
+			for (size_t j = i; j < n; j++) {
+				if (b[j].scope == order[s] && b[j].action == b[i].action) {
+					char k[16];
+					keys_name(b[j].key, k, sizeof(k));
+					fprintf(out, "%s`%s`", any ? " " : "", k);
+					any = true;
+				}
+			}
+			fprintf(out, " | %s | %s |\n", action_name(b[i].action),
+				action_help(b[i].action));
+		}
+		fputs("\n", out);
+	}
+}

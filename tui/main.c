@@ -41,6 +41,7 @@ static void usage(FILE *out)
 	      "  --timeout SECONDS     per-request timeout (default 30)\n"
 	      "  --readonly            refuse every changing action\n"
 	      "  --demo                the console against a simulated lab, started for it\n"
+	      "  --keys                print the console's key bindings (Markdown)\n"
 	      "  --version             print the version\n"
 	      "  -h, --help            this help\n"
 	      "\n"
@@ -64,7 +65,16 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return 2;
 }
 
-enum { OPT_JSON = 1000, OPT_CONFIG, OPT_NODE, OPT_TIMEOUT, OPT_READONLY, OPT_VERSION, OPT_DEMO };
+enum {
+	OPT_JSON = 1000,
+	OPT_CONFIG,
+	OPT_NODE,
+	OPT_TIMEOUT,
+	OPT_READONLY,
+	OPT_VERSION,
+	OPT_DEMO,
+	OPT_KEYS
+};
 
 int main(int argc, char **argv)
 {
@@ -78,6 +88,8 @@ int main(int argc, char **argv)
 	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	        {"readonly", no_argument, NULL, OPT_READONLY},
 	        {"version", no_argument, NULL, OPT_VERSION},
+	        {"demo", no_argument, NULL, OPT_DEMO},
+	        {"keys", no_argument, NULL, OPT_KEYS},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -113,6 +125,9 @@ int main(int argc, char **argv)
 		case OPT_READONLY:
 			c.readonly = true;
 			break;
+		case OPT_KEYS:
+			help_print_markdown(stdout);
+			return 0;
 		case OPT_DEMO:
 			demo = true;
 			break;
@@ -131,6 +146,10 @@ int main(int argc, char **argv)
 	if (demo) {
 		if (optind < argc) {
 			return usage_error("--demo takes no command");
+		}
+		if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+			fputs("labdeck: --demo opens the console and needs a terminal\n", stderr);
+			return 2;
 		}
 		return demo_run(c.readonly);
 	}

@@ -407,6 +407,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def server_bind(self):
         # No reverse lookup of the name (HTTPServer.server_bind does getfqdn).
+        # SO_REUSEADDR, so that after an outage the port can be bound again
+        # while connections that were cut sit in TIME_WAIT.
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(self.server_address)
         self.server_address = self.socket.getsockname()
         self.server_name = LOOPBACK

@@ -138,7 +138,7 @@ def event_fields(e):
 
 def event_row(e, now):
     """A Table row as `kubectl get events` shows it."""
-    last = e["lastTimestamp"] or e["eventTime"]
+    last = e["lastTimestamp"] or (e.get("series") or {}).get("lastObservedTime") or e["eventTime"]
     first = e["firstTimestamp"] or e["eventTime"]
 
     def age(ts):

@@ -70,15 +70,14 @@ def _peer(rng, node_third):
 
 def line_gateway(rng, t, k, start):
     if k < 6:
-        return ['time=%s level=INFO msg="starting gateway" version=1.8.3 go=go1.23.8 listen=:8080' % _iso_ms(t),
-                'time=%s level=INFO msg="upstream registered" name=backend url=http://backend.lab.svc.cluster.local:8000'
-                % _iso_ms(t),
-                'time=%s level=INFO msg="upstream registered" name=frontend url=http://frontend.lab.svc.cluster.local:80'
-                % _iso_ms(t),
-                'time=%s level=INFO msg="upstream registered" name=ollama url=http://models.models.svc.cluster.local:11434'
-                % _iso_ms(t),
-                'time=%s level=INFO msg="metrics listening" addr=:9090' % _iso_ms(t),
-                'time=%s level=INFO msg="ready"' % _iso_ms(t)][k]
+        ts = _iso_ms(t)
+        up = 'time=%s level=INFO msg="upstream registered" name=%s url=%s'
+        return ['time=%s level=INFO msg="starting gateway" version=1.8.3 go=go1.23.8 listen=:8080' % ts,
+                up % (ts, "backend", "http://backend.lab.svc.cluster.local:8000"),
+                up % (ts, "frontend", "http://frontend.lab.svc.cluster.local:80"),
+                up % (ts, "ollama", "http://models.models.svc.cluster.local:11434"),
+                'time=%s level=INFO msg="metrics listening" addr=:9090' % ts,
+                'time=%s level=INFO msg="ready"' % ts][k]
     m, p, st = PATHS[rng.randrange(len(PATHS))]
     if rng.random() < 0.05:
         return ('time=%s level=WARN msg="upstream slow" upstream=ollama path=/api/chat dur=%.1fs'
@@ -145,8 +144,9 @@ BACKEND_CRASH = [
 def line_ollama(rng, t, k, start):
     ts = _iso_ms(t)
     if k < 8:
-        return ['time=%s level=INFO source=routes.go:1238 msg="server config" env="map[OLLAMA_HOST:http://0.0.0.0:11434 '
-                'OLLAMA_KEEP_ALIVE:24h0m0s OLLAMA_MAX_LOADED_MODELS:2 OLLAMA_NUM_PARALLEL:2]"' % ts,
+        return ['time=%s level=INFO source=routes.go:1238 msg="server config" '
+                'env="map[OLLAMA_HOST:http://0.0.0.0:11434 OLLAMA_KEEP_ALIVE:24h0m0s OLLAMA_MAX_LOADED_MODELS:2 '
+                'OLLAMA_NUM_PARALLEL:2]"' % ts,
                 'time=%s level=INFO source=images.go:432 msg="total blobs: 31"' % ts,
                 'time=%s level=INFO source=routes.go:1289 msg="Listening on [::]:11434 (version 0.6.2)"' % ts,
                 'time=%s level=INFO source=gpu.go:217 msg="looking for compatible GPUs"' % ts,
@@ -186,7 +186,8 @@ def line_model_sync(rng, t, k, start):
 def line_coredns(rng, t, k, start):
     if k < 5:
         return [".:53", "[INFO] plugin/reload: Running configuration SHA512 = "
-                "591cf328cccc12bc490481273e738df59329c62c0b729d94e8b61db9961c2fa5f046dd37f1cf888b953814040d180f52594972691cd6ff41be96639138a43908",
+                "591cf328cccc12bc490481273e738df59329c62c0b729d94e8b61db9961c2fa5f"
+                "046dd37f1cf888b953814040d180f52594972691cd6ff41be96639138a43908",
                 "CoreDNS-1.11.3", "linux/amd64, go1.21.11, a6338e9",
                 "[INFO] 127.0.0.1:41233 - 52112 \"HINFO IN 5483104120394850127.4829572395010394251. udp 57 false 512\" "
                 "NXDOMAIN qr,rd,ra 57 0.012183s"][k]
@@ -248,35 +249,51 @@ class ContainerLog:
             self.end = pod.last_restart
             self.start = pod.last_restart - 4 if crash else max(pod.started, pod.last_restart - 3600)
             self.instance = pod.restarts - (0 if crash else 1)
-            exit_code, reason = pod.last_exit or (1, "Error")
-            if pod.tpl.name == "backend" and exit_code != 137:
+            exit_code = (pod.last_exit or (1, "Error"))[0]
+            if exit_code == 137:
+                self.tail_lines = []  # OOM-killed: the log just stops
+            elif pod.tpl.name == "backend":
                 self.tail_lines = list(BACKEND_CRASH)
-            elif exit_code == 137:
-                self.tail_lines = []  # killed: the log just stops
-            else:
+            elif self.cname == "frontend":
+                self.tail_lines = ['%s [emerg] 1#1: host not found in upstream "backend.lab.svc.cluster.local" '
+                                   'in /etc/nginx/conf.d/default.conf:14'
+                                   % time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(int(self.end)))]
+            elif self.kind in (line_gateway, line_model_sync):
                 self.tail_lines = ["panic: runtime error: invalid memory address or nil pointer dereference",
                                    "[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x9c2f1a]", "",
                                    "goroutine 1 [running]:", "main.main()",
                                    "\t/src/cmd/%s/main.go:57 +0x1ba" % self.cname]
+            else:
+                self.tail_lines = [_klog(self.end, None, "F") + 'server.go:305] "Error running" err="leader election '
+                                   'lost"']
             self.hist = STARTUP_LINES if crash else 60
         else:
             self.end = None
             self.start = pod.last_restart if restarted else pod.started
             self.instance = pod.restarts if restarted else 0
             self.hist = HISTORY_LINES if self.start < lab.t0 else STARTUP_LINES
-        self.hist_end = self.end if self.end is not None else max(lab.t0, self.start + 2.0)
+        self.hist_end = self.end if self.end is not None else max(lab.t0, self.start + 4.0)
         self.total = None if self.end is None else self.hist + len(self.tail_lines)
         self.interval = lab.log_interval
         self.hostile = pod.key == lab.hostile_key
         self.seed = "%s/%s/%d" % (pod.uid, self.cname, self.instance)
 
+    BOOT = 8  # start-up lines, a quarter of a second apart
+
     def time_of(self, k):
         h = self.hist
+        if self.end is not None:
+            if k >= h:  # the closing lines, just before the end
+                return self.end - 0.05 * (self.total - k)
+            last = self.end - 0.05 * (len(self.tail_lines) + 1)
+            return self.start + 0.5 + (last - self.start - 0.5) * k / max(h - 1, 1)
+        if k < min(self.BOOT, h):
+            return self.start + 0.5 + 0.25 * k
         if k < h:
-            span = self.hist_end - self.start - 0.5
-            return self.start + 0.5 + span * (k / max(h - 1, 1)) * (0.6 if self.tail_lines else 1.0)
-        if self.end is not None:  # the closing lines, just before the end
-            return self.end - 0.05 * (self.total - k)
+            # the rest of the history: evenly over (at most) the last half hour
+            a = max(self.start + 0.5 + 0.25 * self.BOOT, self.hist_end - 1800.0)
+            n = h - self.BOOT
+            return a + (self.hist_end - a) * (k - self.BOOT + 1) / n
         if self.interval <= 0:
             return float("inf")
         return self.hist_end + (k - h + 1) * self.interval
@@ -302,7 +319,7 @@ class ContainerLog:
         return self.hist + int((t - self.hist_end) / self.interval)
 
     def text(self, k):
-        if k >= self.hist:
+        if self.end is not None and k >= self.hist:
             return self.tail_lines[k - self.hist]
         t = self.time_of(k)
         rng = random.Random("%s/%d" % (self.seed, k))

@@ -243,6 +243,10 @@ def labels_match(labels, terms):
 
 
 class PageCache:
+    """Rendered pages for CACHE_TTL seconds.  A value is (pods, rows bytes):
+    the page's pod records are kept so that a later snapshot whose page holds
+    the very same records (churn elsewhere) reuses the rows."""
+
     def __init__(self):
         self.lock = threading.Lock()
         self.items = {}
@@ -254,21 +258,25 @@ class PageCache:
             if e is None:
                 return None
             if e[0] < time.monotonic():
-                self.size -= len(e[1])
+                self.size -= len(e[1][1])
                 del self.items[key]
                 return None
             return e[1]
 
-    def put(self, key, body):
+    def put(self, key, value):
+        n = len(value[1])
         with self.lock:
             now = time.monotonic()
             for k in [k for k, e in self.items.items() if e[0] < now]:
-                self.size -= len(self.items.pop(k)[1])
-            while self.items and self.size + len(body) > CACHE_MAX_BYTES:
+                self.size -= len(self.items.pop(k)[1][1])
+            old = self.items.pop(key, None)
+            if old is not None:
+                self.size -= len(old[1][1])
+            while self.items and self.size + n > CACHE_MAX_BYTES:
                 k = next(iter(self.items))
-                self.size -= len(self.items.pop(k)[1])
-            self.items[key] = (now + CACHE_TTL, body)
-            self.size += len(body)
+                self.size -= len(self.items.pop(k)[1][1])
+            self.items[key] = (now + CACHE_TTL, value)
+            self.size += n
 
     def clear(self):
         with self.lock:
@@ -723,27 +731,36 @@ class Kubernetes:
         keys = [p.key[rel:] for p in pods] if (req.qget("labelSelector") or req.qget("fieldSelector")
                                                  or ns is not None) else ps.keys
         start, end, cont, remaining = self.paginate(keys, req, ps.rv, 0)
-        ckey = ("pods", ps.generation, ns, req.qget("labelSelector"), req.qget("fieldSelector"), start, end,
-                fmt, ver, inc)
-        body = self.cache.get(ckey)
-        if body is None:
-            page = pods[start:end]
-            meta = dumps(self.list_meta(ps.rv, cont, remaining))
-            v = (ver or "").encode()
+        page = pods[start:end]
+        # The rows are cached by what is on the page: churn elsewhere (a new
+        # snapshot) leaves this page's rows valid; only the metadata changes.
+        ckey = ("pods", ps.build, ns, req.qget("labelSelector"), req.qget("fieldSelector"),
+                page[0].key if page else "", len(page), fmt, ver, inc)
+        hit = self.cache.get(ckey)
+        if hit is not None and all(a is b for a, b in zip(hit[0], page)):
+            rows = hit[1]
+        else:
             if fmt == "table":
-                body = b'{"kind":"Table","apiVersion":"meta.k8s.io/' + v + b'","metadata":' + meta + \
-                    b',"columnDefinitions":' + POD_COLUMNS_JSON + b',"rows":[' + \
-                    b",".join([self.pod_row_json(p, inc, ver) for p in page]) + b"]}"
+                rows = b",".join([self.pod_row_json(p, inc, ver) for p in page])
             elif fmt in ("metalist", "meta"):
-                head = b'{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/' + v + b'","metadata":'
-                body = b'{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/' + v + \
-                    b'","metadata":' + meta + b',"items":[' + \
-                    b",".join([head + self.md_json(p) + b"}" for p in page]) + b"]}"
+                head = b'{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/' + ver.encode() + \
+                    b'","metadata":'
+                rows = b",".join([head + self.md_json(p) + b"}" for p in page])
             else:
-                body = b'{"kind":"PodList","apiVersion":"v1","metadata":' + meta + b',"items":[' + \
-                    b",".join([self.full_json(p) for p in page]) + b"]}"
-            self.cache.put(ckey, body)
-        return self.ok(body)
+                rows = b",".join([self.full_json(p) for p in page])
+            self.cache.put(ckey, (tuple(page), rows))
+        meta = dumps(self.list_meta(ps.rv, cont, remaining))
+        v = (ver or "").encode()
+        if fmt == "table":
+            body = b"".join([b'{"kind":"Table","apiVersion":"meta.k8s.io/', v, b'","metadata":', meta,
+                             b',"columnDefinitions":', POD_COLUMNS_JSON, b',"rows":[', rows, b"]}\n"])
+        elif fmt in ("metalist", "meta"):
+            body = b"".join([b'{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/', v,
+                             b'","metadata":', meta, b',"items":[', rows, b"]}\n"])
+        else:
+            body = b"".join([b'{"kind":"PodList","apiVersion":"v1","metadata":', meta, b',"items":[', rows,
+                             b"]}\n"])
+        return Response(200, body, headers=self.headers())
 
     def get_pod(self, req, ns, name):
         p = self.lab.podset.get(ns, name)
@@ -1109,8 +1126,12 @@ class Kubernetes:
         return b'{"kind":"Pod","apiVersion":"v1",' + self.full_json(p)[1:]
 
     def pod_row_json(self, p, inc, ver):
-        row = self.pod_row(p, "None", ver)
-        cells = dumps(row["cells"])
+        # The cells (Age, "7 (3m ago)") are kept as long as a page would be.
+        c = p.cells
+        now = time.monotonic()
+        if c is None or c[0] < now:
+            c = p.cells = (now + CACHE_TTL, dumps(self.pod_row(p, "None", ver)["cells"]))
+        cells = c[1]
         if inc == "Metadata":
             return b'{"cells":' + cells + b',"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/' + \
                 ver.encode() + b'","metadata":' + self.md_json(p) + b"}}"

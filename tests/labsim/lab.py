@@ -227,7 +227,7 @@ class Pod:
 
     __slots__ = ("ns", "name", "key", "uid", "rv", "created", "tpl", "node", "ip", "state",
                  "restarts", "last_restart", "last_exit", "prev_cid", "deleted_at", "started", "cids",
-                 "sa_vol", "seq", "md_json", "full_json")
+                 "sa_vol", "seq", "md_json", "full_json", "cells")
 
     def __init__(self):
         self.restarts = 0
@@ -237,11 +237,12 @@ class Pod:
         self.deleted_at = None  # set on the object a DELETED event carries
         self.md_json = None  # serialized metadata, filled on first use
         self.full_json = None  # serialized object without kind/apiVersion
+        self.cells = None  # (monotonic expiry, serialized Table cells): Age moves on
 
     def clone(self):
         q = Pod()
         for k in Pod.__slots__:
-            if k not in ("md_json", "full_json"):
+            if k not in ("md_json", "full_json", "cells"):
                 setattr(q, k, getattr(self, k))
         q.cids = list(self.cids)
         return q

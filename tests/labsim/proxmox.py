@@ -342,6 +342,10 @@ class Proxmox:
 
     @staticmethod
     def timeframe_step(req):
+        cf = req.qget("cf")
+        if cf not in (None, "AVERAGE", "MAX"):
+            raise PveError(400, "Parameter verification failed.", errors={
+                "cf": "value '%s' does not have a value in the enumeration 'AVERAGE, MAX'" % cf})
         tf = req.qget("timeframe", "hour")
         steps = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800,
                  "decade": 6048000}
@@ -352,15 +356,19 @@ class Proxmox:
         return steps[tf]
 
     def get_node_rrd(self, req, node):
+        """70 points `step` apart; the last is the current, still filling
+        slot, whose values are the live ones (what /nodes/{node}/status says now)."""
         n = self.node_or_error(node)
         step = self.timeframe_step(req)
         lab = self.lab
-        end = int(lab.now()) // step * step
+        now = lab.now()
+        end = int(now) // step * step
         out = []
         for i in range(70):
             t = end - (69 - i) * step
-            cpu = lab.node_cpu(n, t)
-            mem = lab.node_mem(n, t)
+            at = now if i == 69 else t
+            cpu = lab.node_cpu(n, at)
+            mem = lab.node_mem(n, at)
             out.append({"time": t, "cpu": cpu, "maxcpu": n.threads,
                         "iowait": round(0.0002 + 0.002 * wave("io" + n.name, t), 8),
                         "loadavg": round(cpu * n.threads * (0.9 + 0.2 * wave("la" + n.name, t)), 6),
@@ -476,14 +484,16 @@ class Proxmox:
         g = self.guest_or_error(node, gtype, vmid)
         step = self.timeframe_step(req)
         lab = self.lab
-        end = int(lab.now()) // step * step
+        now = lab.now()
+        end = int(now) // step * step
         out = []
         for i in range(70):
             t = end - (69 - i) * step
+            at = now if i == 69 else t  # the last slot: live values
             p = {"time": t, "maxcpu": g.cores, "maxmem": g.maxmem, "maxdisk": g.maxdisk,
                  "disk": int(g.maxdisk * 0.21) if g.type == "lxc" else 0}
             if g.running:
-                p.update({"cpu": lab.guest_cpu(g, t), "mem": lab.guest_mem(g, t) + 0.2666,
+                p.update({"cpu": lab.guest_cpu(g, at), "mem": lab.guest_mem(g, at) + 0.2666,
                           "netin": round(9000 + 40000 * wave("gi%d" % g.vmid, t), 3),
                           "netout": round(3000 + 12000 * wave("go%d" % g.vmid, t), 3),
                           "diskread": round(2000 + 9000 * wave("gr%d" % g.vmid, t), 3),

@@ -153,6 +153,40 @@ class Instance:
             raise RuntimeError("POST /faults %s -> %s %s" % (spec, st, d))
         return d["id"]
 
+    def stream(self, path, max_time=20.0, headers=None, stop=None):
+        """GET a Kubernetes stream (watch, log follow) and read it until the
+        server ends it, `stop(bytes so far)` says enough, or max_time of
+        silence.  -> (status, headers, body, ended cleanly, seconds)."""
+        h = {"Authorization": "Bearer " + self.state["k8s_token"]}
+        h.update(headers or {})
+        c = self.conn("kubernetes", timeout=max_time)
+        t0 = time.time()
+        buf = b""
+        clean = False
+        r = None
+        try:
+            c.request("GET", path, headers=h)
+            r = c.getresponse()
+            while True:
+                chunk = r.read1(65536)
+                if not chunk:
+                    clean = True
+                    break
+                buf += chunk
+                if stop is not None and stop(buf):
+                    break
+        except (socket.timeout, TimeoutError, http.client.IncompleteRead, ConnectionError):
+            pass
+        finally:
+            c.close()
+        if r is None:
+            return None, {}, buf, False, time.time() - t0
+        return r.status, dict(r.getheaders()), buf, clean, time.time() - t0
+
+    def list_rv(self, path="/api/v1/pods?limit=1"):
+        st, _, _, body = self.get("kubernetes", path)
+        return json.loads(body)["metadata"]["resourceVersion"]
+
     def paginate(self, path, limit, accept="application/json", client_cert=False):
         """All pages of a list; -> (names, first page, pages)."""
         names, first, pages, cont = [], None, 0, ""
@@ -233,10 +267,10 @@ def proxmox_basics(a):
     nodes = sorted(r["node"] for r in d if r["type"] == "node")
     guests = sorted((r["vmid"], r["type"], r["name"], r["node"]) for r in d if r["type"] in ("qemu", "lxc"))
     check("pve /cluster/resources: both nodes", st == 200 and nodes == ["pve-a", "pve-b"], nodes)
-    check("pve /cluster/resources: the 5 guests", guests == [
+    check("pve /cluster/resources: the 7 guests", guests == [
         (101, "qemu", "k8s-node-a", "pve-a"), (102, "qemu", "k8s-node-b", "pve-b"),
-        (103, "qemu", "win11", "pve-a"), (110, "lxc", "dns", "pve-a"),
-        (111, "lxc", "ollama-cache", "pve-b")], guests)
+        (103, "qemu", "win11", "pve-a"), (104, "qemu", "백업-서버", "pve-b"), (110, "lxc", "dns", "pve-a"),
+        (111, "lxc", "ollama-cache", "pve-b"), (112, "lxc", "web-캐시", "pve-a")], guests)
     check("pve content type", hdr.get("Content-Type") == "application/json;charset=UTF-8", hdr)
     c = a.conn("proxmox")
     auth = {"Authorization": "PVEAPIToken=%s=%s" % (s["pve_token_id"], s["pve_token_secret"])}
@@ -716,18 +750,363 @@ def exec_checks(c):
               and n1 > n0, (rc, len(out.splitlines()), n1, err[:300]))
 
 
+HOSTILE_NAME = "evil\x1b[31mRED\x1b]0;pwned\x07\x9b2J"
+HOSTILE_TEXT = "\x1b]52;c;SGVsbG8=\x07\x1b[2J"
+RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z ")
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def ndjson(body):
+    return [json.loads(ln) for ln in body.decode("utf-8").splitlines() if ln.strip()]
+
+
+def ns_pods(inst, ns):
+    st, _, _, body = inst.get("kubernetes", "/api/v1/namespaces/%s/pods" % ns)
+    return json.loads(body)["items"]
+
+
+def named(inst, ns, prefix):
+    return [i["metadata"]["name"] for i in ns_pods(inst, ns) if i["metadata"]["name"].startswith(prefix)]
+
+
+def parallel(**fns):
+    """Run the functions at once; -> {name: result}."""
+    out = {}
+    ts = [threading.Thread(target=lambda k=k, f=f: out.__setitem__(k, f())) for k, f in fns.items()]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    return out
+
+
+def watch_checks(a, rv_before):
+    rv0 = a.list_rv()
+    check("--churn 0: the resourceVersion stood still during the events and logs checks", rv0 == rv_before,
+          (rv_before, rv0))
+    gw = named(a, "lab", "gateway-")[0]
+    fe = named(a, "lab", "frontend-")[0]
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("w", a.stream(
+        "/api/v1/pods?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=2" % rv0, 15)))
+    t.start()
+    time.sleep(0.5)
+    st1, r1 = a.admin("POST", "/churn", {"action": "restart", "namespace": "lab", "name": gw})
+    st2, r2 = a.admin("POST", "/churn", {"action": "replace", "namespace": "lab", "name": fe})
+    new = r2.get("pod", "")
+    check("admin POST /churn: restart and replace answer with the pods",
+          st1 == 200 and r1["pod"] == gw and r1["restartCount"] == 1 and st2 == 200 and r2["deleted"] == fe
+          and new != fe and new.rsplit("-", 1)[0] == fe.rsplit("-", 1)[0], (r1, r2))
+    st, d = a.admin("POST", "/churn", {"action": "restart", "namespace": "lab", "name": "nope"})
+    check("admin POST /churn: an unknown pod is 404", st == 404, d)
+    t.join(20)
+    st, hdr, body, clean, secs = out["w"]
+    evs = ndjson(body)
+    seen = [(e["type"], e["object"]["metadata"].get("name")) for e in evs]
+    check("watch: 200, chunked, application/json",
+          st == 200 and hdr.get("Transfer-Encoding") == "chunked" and hdr.get("Content-Type") == "application/json",
+          (st, hdr))
+    check("watch: MODIFIED, DELETED, ADDED, in order", seen == [("MODIFIED", gw), ("DELETED", fe), ("ADDED", new)],
+          seen)
+    if len(evs) == 3:
+        mod, gone, added = (e["object"] for e in evs)
+        check("watch: MODIFIED is the full pod with restartCount 1",
+              mod["kind"] == "Pod" and mod["apiVersion"] == "v1" and "spec" in mod
+              and mod["status"]["containerStatuses"][0]["restartCount"] == 1
+              and "terminated" in mod["status"]["containerStatuses"][0]["lastState"], mod.get("status"))
+        check("watch: DELETED carries deletionTimestamp; ADDED is Running",
+              "deletionTimestamp" in gone["metadata"] and added["status"]["phase"] == "Running")
+    rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in evs]
+    check("watch: resourceVersions above the list's, increasing",
+          rvs == sorted(set(rvs)) and rvs and rvs[0] > int(rv0), rvs)
+    check("watch: timeoutSeconds=2 ends the stream cleanly", clean and 1.8 <= secs <= 5, (clean, secs))
+    names = named(a, "lab", "")
+    check("list after the changes: its resourceVersion is the last event's; new pod in, old out",
+          rvs and a.list_rv() == str(rvs[-1]) and new in names and fe not in names, (rvs, names))
+    rv1 = a.list_rv()
+    a.fault(backend="kubernetes", kind="expire_watch", count=1)
+    st_list = a.get("kubernetes", "/api/v1/pods?limit=1")[0]
+    _, _, b1, _, _ = a.stream("/api/v1/pods?watch=1&resourceVersion=%s&timeoutSeconds=1" % rv1, 10)
+    # The rest are 1 s watches: at once.
+    w = parallel(
+        resume=lambda: a.stream("/api/v1/pods?watch=1&resourceVersion=%d&timeoutSeconds=1" % (rvs or [0])[0], 10),
+        old=lambda: a.stream("/api/v1/pods?watch=1&resourceVersion=1&allowWatchBookmarks=true", 10),
+        again=lambda: a.stream("/api/v1/pods?watch=1&resourceVersion=%s&timeoutSeconds=1" % rv1, 10),
+        ns=lambda: a.stream("/api/v1/namespaces/lab/pods?watch=1&timeoutSeconds=1", 10),
+        table=lambda: a.stream("/api/v1/namespaces/lab/pods?watch=1&timeoutSeconds=1", 10, {"Accept": TABLE_ACCEPT}))
+    body = w["resume"][2]
+    check("watch from an event's RV resumes right after it",
+          [e["type"] for e in ndjson(body)] == ["DELETED", "ADDED"], body[:300])
+
+    st, _, body, clean, secs = w["old"]
+    evs = ndjson(body)
+    o = evs[0]["object"] if evs else {}
+    check("watch from a too old RV: one ERROR (410 Expired, 'too old resource version: 1 (N)'), then the end",
+          st == 200 and len(evs) == 1 and evs[0]["type"] == "ERROR" and clean and secs < 3
+          and {k: v for k, v in o.items() if k != "message"} == {
+              "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Expired",
+              "code": 410}
+          and re.match(r"^too old resource version: 1 \(\d+\)$", o.get("message", "")) is not None, body[:300])
+
+    _, _, b2, c2, _ = w["again"]
+    e1 = ndjson(b1)
+    check("fault expire_watch: lists untouched; the watch gets ERROR 410; the next watch is fine",
+          st_list == 200 and len(e1) == 1 and e1[0]["type"] == "ERROR" and e1[0]["object"]["code"] == 410
+          and b2 == b"" and c2, (st_list, b1[:200], b2[:200]))
+
+    st, _, body, clean, _ = w["ns"]
+    evs = ndjson(body)
+    check("watch without an RV: ADDED for each pod of the namespace, then live",
+          len(evs) == 6 and all(e["type"] == "ADDED" and e["object"]["metadata"]["namespace"] == "lab" for e in evs),
+          [e["type"] for e in evs])
+    st, _, body, clean, _ = w["table"]
+    evs = ndjson(body)
+    check("watch as Table (kubectl get -w): one-row Tables, column definitions only in the first",
+          len(evs) == 6 and all(e["object"]["kind"] == "Table" and len(e["object"]["rows"]) == 1 for e in evs)
+          and evs[0]["object"]["columnDefinitions"] and all(e["object"]["columnDefinitions"] is None
+                                                            for e in evs[1:]), body[:300])
+
+    # A paginated list reads the snapshot of its first page while pods change.
+    st, _, _, body = a.get("kubernetes", "/api/v1/pods?limit=8")
+    p1 = json.loads(body)
+    victim = named(a, "lab", "gateway-")[-1]
+    a.admin("POST", "/churn", {"action": "replace", "namespace": "lab", "name": victim})
+    names, cont = [i["metadata"]["name"] for i in p1["items"]], p1["metadata"]["continue"]
+    rvs = {p1["metadata"]["resourceVersion"]}
+    while cont:
+        st, _, _, body = a.get("kubernetes", "/api/v1/pods?limit=8&continue=" + urllib.parse.quote(cont))
+        d = json.loads(body)
+        names += [i["metadata"]["name"] for i in d["items"]]
+        rvs.add(d["metadata"]["resourceVersion"])
+        cont = d["metadata"].get("continue")
+    check("continue pages read their list's snapshot while pods churn",
+          len(rvs) == 1 and victim in names and len(names) == a.state["pods"] and victim not in named(a, "lab", ""),
+          (rvs, len(names)))
+
+
+def churn_bg_watch(d, out):
+    """Started first: a 12 s watch of the --churn 1 lab, checked later."""
+    try:
+        rv = d.list_rv()
+        out["rv"] = rv
+        out["w"] = d.stream("/api/v1/pods?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=12"
+                            % rv, 25)
+    except Exception as e:  # noqa: BLE001 - reported by churn_checks
+        out["error"] = e
+
+
+def churn_checks(d, out, thread):
+    thread.join(30)
+    if "w" not in out:
+        check("background watch ran", False, out.get("error"))
+        return
+    st, _, body, clean, secs = out["w"]
+    evs = ndjson(body)
+    types = [e["type"] for e in evs]
+    changes = [e for e in evs if e["type"] != "BOOKMARK"]
+    check("--churn 1: changes arrive by themselves (MODIFIED, DELETED+ADDED)",
+          st == 200 and len(changes) >= 6 and "MODIFIED" in types and "DELETED" in types and "ADDED" in types
+          and all(types[i + 1] == "ADDED" for i, t in enumerate(types) if t == "DELETED" and i + 1 < len(types)),
+          types)
+    bms = [e["object"] for e in evs if e["type"] == "BOOKMARK"]
+    check("bookmarks: every ~10 s, {kind: Pod, apiVersion: v1, metadata: {resourceVersion}} only",
+          len(bms) == 1 and set(bms[0]) == {"kind", "apiVersion", "metadata"} and bms[0]["kind"] == "Pod"
+          and list(bms[0]["metadata"]) == ["resourceVersion"], bms)
+    rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in evs]
+    check("watch rvs never go back (bookmarks included)", rvs == sorted(rvs), rvs)
+    check("a 12 s watch ends cleanly after 12 s", clean and 11.5 <= secs <= 15, (clean, secs))
+
+
+def events_checks(a):
+    items = ns_pods(a, "lab")
+    crash = [i for i in items if "waiting" in i["status"]["containerStatuses"][0]["state"]]
+    check("one crash-looping pod in lab", len(crash) == 1)
+    if not crash:
+        return
+    name = crash[0]["metadata"]["name"]
+    st, _, _, body = a.get("kubernetes", "/api/v1/namespaces/lab/pods/" + name)
+    p = json.loads(body)
+    conds = {c["type"]: c for c in p["status"]["conditions"]}
+    cs = p["status"]["containerStatuses"][0]
+    check("pod details: Ready False (ContainersNotReady), waiting CrashLoopBackOff, last terminated exit 1",
+          conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "ContainersNotReady"
+          and conds["PodScheduled"]["status"] == "True" and cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+          and cs["lastState"]["terminated"]["exitCode"] == 1 and cs["restartCount"] == 7
+          and cs["imageID"] and cs["containerID"].startswith("containerd://"), (conds, cs))
+    st, _, _, body = a.get("kubernetes", "/api/v1/namespaces/lab/events?fieldSelector=" + urllib.parse.quote(
+        "involvedObject.name=%s,involvedObject.kind=Pod" % name))
+    evs = json.loads(body)
+    by = {e["reason"]: e for e in evs.get("items", [])}
+    check("events: an EventList about that pod only",
+          st == 200 and evs["kind"] == "EventList" and by
+          and all(e["involvedObject"]["name"] == name for e in evs["items"]), body[:300])
+    check("events: Scheduled, Pulled, Created, Started, and BackOff + Unhealthy warnings",
+          {"Scheduled", "Pulled", "Created", "Started", "BackOff", "Unhealthy"} <= set(by)
+          and by["BackOff"]["type"] == "Warning" and by["Unhealthy"]["type"] == "Warning"
+          and by["Started"]["type"] == "Normal" and by["BackOff"]["count"] > 1, sorted(by))
+    k = by.get("BackOff", {})
+    check("kubelet events: source kubelet/host, counts, firstTimestamp <= lastTimestamp",
+          k.get("source") == {"component": "kubelet", "host": crash[0]["spec"]["nodeName"]}
+          and k["firstTimestamp"] <= k["lastTimestamp"] and by["Started"]["count"] == 8
+          and k["message"].startswith("Back-off restarting failed container backend in pod " + name), k)
+    s = by.get("Scheduled", {})
+    check("scheduler events: the events.k8s.io shape (source {}, null timestamps, eventTime)",
+          s.get("source") == {} and s["firstTimestamp"] is None and s["reportingComponent"] == "default-scheduler"
+          and re.match(r"^\d{4}-.*T.*\.\d{6}Z$", s["eventTime"] or "") is not None, s)
+    pend = [i["metadata"]["name"] for i in ns_pods(a, "models") if i["status"]["phase"] == "Pending"]
+    st, _, _, body = a.get("kubernetes", "/api/v1/namespaces/models/events?fieldSelector=involvedObject.name="
+                           + pend[0])
+    check("events: the Pending pod has FailedScheduling",
+          [e["reason"] for e in json.loads(body)["items"]] == ["FailedScheduling"], body[:300])
+    st, _, _, body = a.get("kubernetes", "/api/v1/events?fieldSelector=involvedObject.kind%3DNode")
+    st2, _, _, body2 = a.get("kubernetes", "/api/v1/events?fieldSelector=nope%3D1")
+    check("events: selectors AND (kind=Node: none); an unknown field is 400",
+          st == 200 and json.loads(body)["items"] == [] and st2 == 400, (st2, body2[:200]))
+    if shutil.which("kubectl"):
+        rc, out, err = kubectl(a, "describe", "pod", "-n", "lab", name)
+        check("kubectl describe pod shows the events", rc == 0 and "Events:" in out and "BackOff" in out, err)
+
+
+def log_checks(a):
+    gws = named(a, "lab", "gateway-")
+    base = "/api/v1/namespaces/lab/pods/%s/log" % gws[-1]
+    st, _, hdr, body = a.get("kubernetes", base)
+    lines = body.decode("utf-8").splitlines()
+    check("pod log: text/plain, chunked, ~200 lines", st == 200 and hdr.get("Content-Type") == "text/plain"
+          and hdr.get("Transfer-Encoding") == "chunked" and 200 <= len(lines) <= 400, (st, hdr, len(lines)))
+    st, _, _, body = a.get("kubernetes", base + "?tailLines=5&timestamps=true")
+    lines = body.decode("utf-8").splitlines()
+    check("pod log: tailLines=5&timestamps=true gives 5 RFC3339Nano-stamped lines",
+          len(lines) == 5 and all(RFC3339NANO.match(ln) for ln in lines), lines)
+    mp = [i["metadata"]["name"] for i in ns_pods(a, "models") if i["status"]["phase"] == "Running"][0]
+    mbase = "/api/v1/namespaces/models/pods/%s/log" % mp
+    st, _, _, body = a.get("kubernetes", mbase)
+    check("pod log: a two-container pod without container= is 400 with the real message",
+          st == 400 and json.loads(body)["message"] == "a container name must be specified for pod %s, choose one "
+          "of: [ollama model-sync]" % mp, body)
+    st, _, _, body = a.get("kubernetes", mbase + "?container=nope")
+    check("pod log: an unknown container is 400",
+          st == 400 and json.loads(body)["message"] == "container nope is not valid for pod %s" % mp, body)
+    st, _, _, body = a.get("kubernetes", mbase + "?container=ollama")
+    check("pod log: UTF-8 (Korean) lines in the model server's log",
+          st == 200 and "모델 로드 완료" in body.decode())
+    crash = [i["metadata"]["name"] for i in ns_pods(a, "lab")
+             if "waiting" in i["status"]["containerStatuses"][0]["state"]][0]
+    st, _, _, body, = a.get("kubernetes", "/api/v1/namespaces/lab/pods/%s/log" % crash)
+    text = body.decode()
+    check("pod log: the crash-looping pod's log ends with a traceback",
+          "Traceback (most recent call last):" in text and text.rstrip().splitlines()[-1].startswith("ERROR:"),
+          text[-300:])
+    st, _, body, clean, secs = a.stream("/api/v1/namespaces/lab/pods/%s/log?follow=true" % crash, 10)
+    check("pod log: following a crashed container ends with its log", st == 200 and clean and secs < 3)
+    t0 = time.time()
+    st, _, body, clean, secs = a.stream(base + "?follow=true&tailLines=1", 5,
+                                        stop=lambda b: time.time() - t0 > 1.7)
+    n = len(body.decode().splitlines())
+    check("pod log: follow=true streams a new line every 0.5 s", st == 200 and 3 <= n <= 6, (n, body[-200:]))
+    st, _, _, body = a.get("kubernetes", base + "?previous=true")
+    check("pod log: previous=true without a restart is 400", st == 400, body)
+    a.fault(backend="kubernetes", kind="stall", seconds=3, path=base, count=1)
+    st, hdr, body, clean, secs = a.stream(base + "?follow=true", 1.0)
+    check("fault stall applies to logs: part of the body, then silence",
+          st == 200 and 0 < len(body) < 20000 and not clean, (st, len(body), clean))
+    if shutil.which("kubectl"):
+        rc, out, err = kubectl(a, "logs", "-n", "models", mp, "-c", "model-sync", "--tail=2")
+        check("kubectl logs -c", rc == 0 and len(out.splitlines()) == 2, err or out)
+
+
+def names_checks(a, d):
+    st, _, _, raw = a.get("proxmox", "/api2/json/cluster/resources")
+    names = [r.get("name", "") for r in json.loads(raw)["data"]]
+    st, _, _, kraw = a.get("kubernetes", "/api/v1/nodes")
+    labels = [v for n in json.loads(kraw)["items"] for v in n["metadata"]["labels"].values()]
+    check("without --hostile-names: no control characters in names or labels",
+          not any(CONTROL.search(x) for x in names + labels) and b"\\u00" not in raw + kraw, names)
+    st, _, _, body = a.get("proxmox", "/api2/json/nodes/pve-b/qemu/104/config")
+    check("VM 104 '백업-서버' has its config", json.loads(body)["data"]["name"] == "백업-서버")
+
+    st, _, _, raw = d.get("proxmox", "/api2/json/cluster/resources?type=vm")
+    g103 = [r for r in json.loads(raw)["data"] if r["vmid"] == 103][0]
+    check("--hostile-names: a guest name with ESC, BEL and U+009B, sent as \\u escapes",
+          b'"name":"evil\\u001b[31mRED\\u001b]0;pwned\\u0007\\u009b2J"' in raw and g103["name"] == HOSTILE_NAME,
+          g103)
+    st, _, _, raw = d.get("kubernetes", "/api/v1/nodes/k8s-node-b")
+    check("--hostile-names: a node label carries them too",
+          HOSTILE_NAME in json.loads(raw)["metadata"]["labels"].values())
+    found_log = found_event = False
+    for gw in named(d, "lab", "gateway-"):
+        st, _, _, body = d.get("kubernetes", "/api/v1/namespaces/lab/pods/%s/log" % gw)
+        found_log = found_log or HOSTILE_TEXT in body.decode("utf-8", "replace")
+        st, _, _, body = d.get("kubernetes", "/api/v1/namespaces/lab/events?fieldSelector=involvedObject.name=" + gw)
+        found_event = found_event or any(HOSTILE_TEXT in e["message"] for e in json.loads(body)["items"])
+    check("--hostile-names: a gateway pod's log line and event message carry OSC 52 and CSI 2J",
+          found_log and found_event, (found_log, found_event))
+
+
+def rrd_checks(a):
+    st, _, _, body = a.get("proxmox", "/api2/json/nodes/pve-a/rrddata?timeframe=hour&cf=AVERAGE")
+    now = time.time()
+    pts = json.loads(body)["data"]
+    st, _, _, sb = a.get("proxmox", "/api2/json/nodes/pve-a/status")
+    live = json.loads(sb)["data"]
+    last = pts[-1]
+    check("node rrddata: 70 points, 60 s apart, ending now, with cpu/memused/memtotal/netin/netout",
+          len(pts) == 70 and all(pts[i + 1]["time"] - pts[i]["time"] == 60 for i in range(69))
+          and now - 61 <= last["time"] <= now + 1
+          and all({"cpu", "memused", "memtotal", "netin", "netout"} <= set(p) for p in pts), last)
+    check("node rrddata: the latest point agrees with /status",
+          abs(last["cpu"] - live["cpu"]) <= 0.01 * live["cpu"] + 0.0005
+          and abs(last["memused"] - live["memory"]["used"]) <= 0.002 * live["memory"]["used"]
+          and last["memtotal"] == live["memory"]["total"], (last, live["cpu"], live["memory"]))
+
+
+def outage_checks(a):
+    s = a.state
+
+    def refused(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=3).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+
+    st, d = a.admin("POST", "/outage", {"backend": "proxmox", "down": True})
+    check("outage: proxmox down, its port refuses connections",
+          st == 200 and d["down"] == ["proxmox"] and refused(s["proxmox"]["port"]), d)
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("w", a.stream(
+        "/api/v1/pods?watch=1&resourceVersion=%s&timeoutSeconds=30" % a.list_rv(), 20)))
+    t.start()
+    time.sleep(0.5)
+    st, d = a.admin("POST", "/outage", {"backend": "kubernetes", "down": True})
+    t.join(10)
+    check("outage: kubernetes down cuts a watch in progress and refuses new connections",
+          st == 200 and "w" in out and not out["w"][3] and out["w"][4] < 5 and refused(s["kubernetes"]["port"]),
+          out.get("w", ("no answer",))[3:])
+    a.admin("POST", "/outage", {"backend": "proxmox", "down": False})
+    st, d = a.admin("POST", "/outage", {"backend": "kubernetes", "down": False})
+    check("outage over: both answer again on the same ports",
+          d == {"down": []} and a.get("proxmox", "/api2/json/version")[0] == 200
+          and a.get("kubernetes", "/version")[0] == 200, d)
+
+
 def main():
     t0 = time.time()
-    a = Instance("--fault", "kubernetes:status:code=503,retry_after=1@/api/v1/namespaces/default#2")
+    a = Instance("--churn", "0", "--fault", "kubernetes:status:code=503,retry_after=1@/api/v1/namespaces/default#2")
     b = Instance("--k8s-auth", "cert", "--pve-offline", "pve-b", "--no-metrics")
     c = Instance("--k8s-auth", "exec", "--pods", "3000")
-    insts = [a, b, c]
+    d = Instance("--churn", "1", "--hostile-names", "--log-interval", "0.2")
+    insts = [a, b, c, d]
     try:
         for i in insts:
             if not check("labsim %s starts and writes state.json" % " ".join(i.proc.args[4:]), i.wait_ready()):
                 i.errf.seek(0)
                 print(i.errf.read())
                 return 1
+        bg = {}
+        bg_thread = threading.Thread(target=churn_bg_watch, args=(d, bg))
+        bg_thread.start()
+        rv_c0 = c.list_rv()
         section("files", files_and_state, a)
         section("proxmox", proxmox_basics, a)
         section("kubernetes", kubernetes_basics, a)
@@ -736,6 +1115,15 @@ def main():
         section("kubectl", kubectl_checks, a)
         section("cert+offline", cert_offline_checks, b)
         section("exec", exec_checks, c)
+        rv_a = a.list_rv()
+        section("events", events_checks, a)
+        section("logs", log_checks, a)
+        section("names", names_checks, a, d)
+        section("rrddata", rrd_checks, a)
+        section("watch", watch_checks, a, rv_a)
+        section("churn", churn_checks, d, bg, bg_thread)
+        section("outage", outage_checks, a)
+        check("default --churn 5: the lab changes by itself", c.list_rv() != rv_c0)
         for i in insts:
             t = time.time()
             rc = i.stop()

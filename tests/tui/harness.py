@@ -278,7 +278,7 @@ class Term:
 
     def capture(self, escapes=False):
         text = self._run("capture-pane", "-p", "-t", "t")
-        esc = self._run("capture-pane", "-p", "-e", "-t", "t") if escapes else None
+        esc = self._run("capture-pane", "-p", "-e", "-N", "-t", "t") if escapes else None
         self.last = Screen(text, esc)
         return self.last
 

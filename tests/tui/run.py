@@ -137,17 +137,13 @@ def body_rows(s, h):
 
 
 def selected_rows(s, h):
-    """Indices (pane rows) of the list rows drawn as the selection: reverse video, or the
-    selection background of the default theme (231 on 25)."""
-    out = []
-    for y in range(2, h - 2):
-        attrs = s.row_attrs(y)
-        text = s.line(y)
-        if not text.strip():
-            continue
-        if any(a.reverse or a.bg == 25 for a in attrs):
-            out.append(y)
-    return out
+    """Indices (pane rows) of the list rows drawn in the selection style. The reference is the
+    title bar's "[N view]" tab, drawn with the same theme slot, so this holds in every theme."""
+    col = column_of(s.line(0), "[")
+    ref = s.attr_at(0, col) if col >= 0 else None
+    if ref is None:
+        return []
+    return [y for y in range(2, h - 2) if s.line(y).strip() and s.attr_at(y, 0) == ref]
 
 
 def pods_rows(s, h):
@@ -203,7 +199,7 @@ def dashboard():
 
 @test
 def guests_hangul_alignment():
-    with Console(lab()) as c:
+    with Console(lab(), w=120, h=40) as c:
         c.first_frame()
         c.keys("2")
         s = c.wait_for(lambda s: "[2 guests]" in s.line(0) and "백업-서버" in s.text
@@ -240,8 +236,34 @@ def guests_hangul_alignment():
 
 
 @test
-def pods_navigation():
+def layout_80x24():
+    """At the smallest supported size the columns a user reads first stay readable: guest names
+    (all of them are 12 columns or less), pod names up to their hash and the pod status."""
     with Console(lab()) as c:
+        c.first_frame()
+        c.keys("2")
+        s = c.wait_for(lambda s: "[2 guests]" in s.line(0) and "VMID" in s.text, "the guests view")
+        for name in ("k8s-node-a", "k8s-node-b", "win11", "백업-서버", "dns", "ollama-cache", "web-캐시"):
+            check(re.search(r"\b\d{3}\s+%s(\s|$)" % re.escape(name), s.text),
+                  "guest name %r not shown in full at 80x24:\n%s" % (name, s))
+        # Columns stay aligned with a wide name cut or not.
+        hdr = s.lines[s.find("VMID")]
+        node_col = column_of(hdr, "NODE")
+        for l in s.lines:
+            if re.match(r"\s*\d{3}\s", l):
+                m = re.search(r"\s(pve-[ab])\s", l)
+                check(m and width(l[:m.start() + 1]) == node_col, "NODE misaligned at 80x24: %r" % l)
+        c.keys("3")
+        s = c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, c.h)) >= 17, "the pods view")
+        crash = [r for _, r in pods_rows(s, c.h) if "backend-" in r and "0/1" in r]
+        check(crash, "no row for the crashlooping backend pod:\n%s" % s)
+        check("CrashLoopBackOff" in crash[0], "STATUS cut at 80x24: %r" % crash[0])
+        check(re.search(r"backend-[4-9bcdf]{10}", crash[0]), "pod NAME cut before its hash at 80x24: %r" % crash[0])
+
+
+@test
+def pods_navigation():
+    with Console(lab(), w=120, h=40) as c:
         c.first_frame()
         s = open_pods(c)
         s = c.wait_for(lambda s: len(selected_rows(s, c.h)) == 1, "one selected row", escapes=True)
@@ -269,7 +291,7 @@ def pods_navigation():
 
 @test
 def pods_filter():
-    with Console(lab()) as c:
+    with Console(lab(), w=120, h=40) as c:
         c.first_frame()
         s = open_pods(c)
         total = len(pods_rows(s, c.h))
@@ -308,7 +330,7 @@ def pods_filter():
 
 @test
 def pods_sort():
-    with Console(lab()) as c:
+    with Console(lab(), w=120, h=40) as c:
         c.first_frame()
         s = open_pods(c)
         hdr = next(l for _, l in [(0, x) for x in s.lines] if l.lstrip().startswith("NAMESPACE"))
@@ -333,7 +355,7 @@ def pods_sort():
 
 @test
 def pods_namespace():
-    with Console(lab()) as c:
+    with Console(lab(), w=120, h=40) as c:
         c.first_frame()
         open_pods(c)
         c.keys("n")
@@ -559,7 +581,7 @@ def resize():
 @test
 def hostile_names():
     lb = lab("--hostile-names")
-    with Console(lb) as c:
+    with Console(lb, w=120, h=40) as c:
         c.first_frame()
         c.keys("2")
         s = c.wait_for(lambda s: "[2 guests]" in s.line(0) and "evil" in s.text, "the guest named evil…",

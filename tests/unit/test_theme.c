@@ -690,7 +690,6 @@ static void test_parse_odd_text(void **state)
 	struct theme t = parse("\xEF\xBB\xBF; comment\r\n"
 	                       "# another\r\n"
 	                       "[colors]\r\n"
-	                       "selected = red blue\r\n"
 	                       "selected =\r\n"
 	                       "header = Bright-Red Default UNDERLINE dim\r\n");
 	assert_int_equal(t.n_warnings, 0);
@@ -732,7 +731,7 @@ static void test_parse_odd_text(void **state)
 	/* [theme] keys; words too many */
 	t = parse("[theme]\nname = Mine\ndescription = for tests ; cut here\n[colors]\n"
 	          "dim = 1 2 bold bold bold bold bold bold bold bold bold bold bold bold bold "
-	          "bold\n");
+	          "bold bold bold bold bold\n");
 	assert_string_equal(t.title, "Mine");
 	assert_string_equal(t.description, "for tests");
 	assert_int_equal(t.n_warnings, 1);
