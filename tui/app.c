@@ -860,6 +860,14 @@ int app_run(struct config *cfg, bool readonly)
 		use_default_colors();
 	}
 	load_themes(a);
+	for (size_t i = 0; i < cfg->n_keys; i++) {
+		char why[160];
+		if (!keys_override(cfg->keys[i].view, cfg->keys[i].key, cfg->keys[i].action, why,
+		                   sizeof(why))) {
+			app_message(a, true, "[keys] %s.%s: %s", cfg->keys[i].view,
+			            cfg->keys[i].key, why);
+		}
+	}
 	if (cfg->n_warnings) {
 		app_message(a, true, "config: %s%s", cfg->warnings[0],
 		            cfg->n_warnings > 1 ? " (and more: run labdeck nodes to see all)" : "");

@@ -97,14 +97,14 @@ void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scro
 void help_print_markdown(FILE *out)
 {
 	static const enum key_scope order[] = {SCOPE_GLOBAL, SCOPE_LIST, SCOPE_PODS, SCOPE_DETAIL,
-					       SCOPE_LOGS};
+	                                       SCOPE_LOGS};
 	static const char *const titles[] = {"Everywhere", "In lists (guests, pods)", "Pods view",
-					     "Pod details", "Log view"};
+	                                     "Pod details", "Log view"};
 	size_t n;
 	const struct binding *b = keys_bindings(&n);
 	for (size_t s = 0; s < sizeof(order) / sizeof(order[0]); s++) {
 		fprintf(out, "## %s\n\n| key | action | what it does |\n| --- | --- | --- |\n",
-			titles[s]);
+		        titles[s]);
 		for (size_t i = 0; i < n; i++) {
 			if (b[i].scope != order[s]) {
 				continue;
@@ -129,7 +129,7 @@ void help_print_markdown(FILE *out)
 				}
 			}
 			fprintf(out, " | %s | %s |\n", action_name(b[i].action),
-				action_help(b[i].action));
+			        action_help(b[i].action));
 		}
 		fputs("\n", out);
 	}

@@ -18,6 +18,8 @@
 struct logs_view {
 	struct view base;
 	char *ns, *pod;
+	char *container; /* NULL: the pod's only container */
+	char *others;    /* the other containers, when the pod has several */
 	struct k8s_logs *stream;
 	char *lines[LOG_MAX_LINES]; /* ring, sanitised */
 	size_t head, count;         /* first line, how many */
@@ -65,10 +67,38 @@ static void on_line(void *ud, const char *line, size_t len)
 	app_dirty(l->base.app);
 }
 
+static void start(struct logs_view *l);
+
+/* "a container name must be specified for pod X, choose one of: [a b]" → follow "a". */
+static bool pick_container(struct logs_view *l, const char *msg)
+{
+	const char *list = strstr(msg, "choose one of: [");
+	if (!list || l->container) {
+		return false;
+	}
+	list += strlen("choose one of: [");
+	const char *end = strchr(list, ']');
+	if (!end) {
+		return false;
+	}
+	size_t first = strcspn(list, " ]");
+	l->container = xstrndup(list, first);
+	const char *rest = list + first;
+	while (*rest == ' ') {
+		rest++;
+	}
+	l->others = rest < end ? xstrndup(rest, (size_t)(end - rest)) : NULL;
+	return true;
+}
+
 static void on_done(void *ud, const struct err *err)
 {
 	struct logs_view *l = ud;
 	l->stream = NULL;
+	if (err && pick_container(l, err->msg)) {
+		start(l);
+		return;
+	}
 	l->ended = true;
 	if (err) {
 		snprintf(l->state, sizeof(l->state), "log stream ended: %s", err->msg);
@@ -88,7 +118,13 @@ static void start(struct logs_view *l)
 	}
 	l->ended = false;
 	snprintf(l->state, sizeof(l->state), "following");
-	l->stream = k8s_follow_logs(k, l->ns, l->pod, NULL, LOG_TAIL, true, on_line, on_done, l);
+	if (l->container) {
+		snprintf(l->state, sizeof(l->state), "following container %s%s%s%s", l->container,
+		         l->others ? " (also: " : "", l->others ? l->others : "",
+		         l->others ? ")" : "");
+	}
+	l->stream = k8s_follow_logs(k, l->ns, l->pod, l->container, LOG_TAIL, true, on_line,
+	                            on_done, l);
 }
 
 static enum theme_slot line_slot(const char *s)
@@ -282,6 +318,8 @@ static void destroy(struct view *v)
 	}
 	free(l->ns);
 	free(l->pod);
+	free(l->container);
+	free(l->others);
 	free(l);
 	curs_set(0);
 }

@@ -477,6 +477,21 @@ def kubeconfig_missing_context(lab):
     check(r.code == 2 and "nope" in r.err, "a missing context is a config error", r)
 
 
+@test
+def keys_doc_matches_the_program(lab):
+    r = run("--keys")
+    check(r.code == 0 and "| `q` | quit |" in r.out, "--keys prints the table", r)
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "keys.md")).read()
+    check(r.out.strip() in doc, "docs/keys.md carries the program's key table (regenerate it "
+          "with: labdeck --keys)", None)
+
+
+@test
+def console_needs_a_terminal(lab):
+    r = run(config=lab.config)
+    check(r.code == 2 and "needs a terminal" in r.err, "no console without a tty", r)
+
+
 def second_lab_tests(lab):
     """Run against a lab with exec auth, no metrics, and pve-b offline."""
     r = run("nodes", "--json", config=lab.config)

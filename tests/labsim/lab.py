@@ -8,6 +8,10 @@ only shape this data into their wire formats.
 
 Determinism: names, uids and addresses come from a seeded random generator,
 so two labsim runs with the same --pods N produce the same pod names.
+
+Change: pods churn (Lab.churn: a restart, or a replacement by the controller).
+A change never edits a Pod or a PodSet: it makes new records and a new
+snapshot, and appends to the history that watches read.
 """
 
 import bisect
@@ -993,8 +997,8 @@ class Lab:
         threading.Thread(target=run, daemon=True, name="churn").start()
 
     def events_since(self, rv):
-        """-> (events after rv, floor) under the lock; None when rv is older
-        than the history kept (the watch has expired)."""
+        """The changes after rv, [(rv, type, Pod)], or None when rv is older
+        than the history kept (the watch has expired).  Call with the lock held."""
         if rv < self.watch_floor:
             return None
         rvs = [h[0] for h in self.history]
