@@ -223,7 +223,7 @@ static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 		format_percent(g->cpu, cpu, sizeof(cpu));
 		format_usage(g->mem_used, g->mem_total, mem, sizeof(mem));
 		int x = put(w, y, 1, cols, run ? SLOT_STATUS_OK : SLOT_DIM, run ? "▶" : "■");
-		char *name = text_fit(g->name ? g->name : "", 18, false);
+		char *name = text_fit(g->name ? g->name : "", cols >= 100 ? 18 : 13, false);
 		snprintf(line, sizeof(line), " %4d %s %-5s %-8s", g->vmid, name,
 		         g->node ? g->node : "-", g->status ? g->status : "?");
 		free(name);
@@ -261,16 +261,16 @@ static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 		            ready && !n->pressures ? SLOT_STATUS_OK : SLOT_STATUS_FAIL,
 		            ready && !n->pressures ? "✓" : "✗");
 		char line[200];
-		snprintf(line, sizeof(line), " %-12s %s%s%s%s", n->name ? n->name : "?",
+		snprintf(line, sizeof(line), " %-12s %-6s%s%s%s", n->name ? n->name : "?",
 		         n->status ? n->status : "?", n->unschedulable ? ",SchedulingDisabled" : "",
 		         n->pressures ? "," : "", n->pressures ? n->pressures : "");
 		x = put(w, y, x, cols, ready ? SLOT_NORMAL : SLOT_ERROR, line);
 		size_t bad = 0, count = pods_on(pods, n_pods, n->name, &bad);
-		snprintf(line, sizeof(line), "  %s  pods %zu%s", n->roles ? n->roles : "", count,
-		         bad ? "" : "");
+		snprintf(line, sizeof(line), " %-13.13s pods %-3zu", n->roles ? n->roles : "-",
+		         count);
 		x = put(w, y, x, cols, SLOT_DIM, line);
 		if (bad) {
-			snprintf(line, sizeof(line), " (%zu not running)", bad);
+			snprintf(line, sizeof(line), "(%zu bad) ", bad);
 			x = put(w, y, x, cols, SLOT_STATUS_WARN, line);
 		}
 		x = put(w, y, x, cols, SLOT_DIM, "  CPU ");

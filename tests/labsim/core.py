@@ -418,6 +418,8 @@ class _Server(http.server.ThreadingHTTPServer):
     def finish_request(self, request, client_address):
         conn = request
         name = self.backend.name if self.backend else "admin"
+        with self.conns_lock:  # (an outage during the handshake cuts it too)
+            self.conns.add(request)
         if self.ssl_ctx is not None:
             try:
                 request.settimeout(HANDSHAKE_TIMEOUT)
@@ -425,8 +427,11 @@ class _Server(http.server.ThreadingHTTPServer):
             except (ssl.SSLError, OSError) as e:
                 log("%s: TLS handshake with %s:%d failed: %s" % (name, client_address[0],
                                                                   client_address[1], e))
+                with self.conns_lock:
+                    self.conns.discard(request)
                 return
         with self.conns_lock:
+            self.conns.discard(request)
             self.conns.add(conn)
         try:
             self.RequestHandlerClass(conn, client_address, self)
@@ -603,6 +608,7 @@ class App:
         self.requests = RequestLog()
         self.stop_event = threading.Event()
         self.servers = []
+        self.outage_lock = threading.Lock()
         self.backends = {}
         self.admin_server = None
         self.state = {}
@@ -635,13 +641,14 @@ class App:
 
     def set_outage(self, name, down):
         """Take a backend's port down (connections refused) or bring it back."""
-        for s in self.servers:
-            if s.backend is not None and s.backend.name == name:
-                if down:
-                    s.go_down()
-                else:
-                    s.go_up()
-                return True
+        with self.outage_lock:
+            for s in self.servers:
+                if s.backend is not None and s.backend.name == name:
+                    if down:
+                        s.go_down()
+                    else:
+                        s.go_up()
+                    return True
         return False
 
     def outages(self):
