@@ -40,7 +40,9 @@ def test(fn):
 
 def lab(*args):
     """A labsim shared by the tests that ask for the same arguments (they must leave it as they
-    found it: faults cleared)."""
+    found it: faults cleared). Churn is off (screens are compared); tests make changes with the
+    admin API."""
+    args = ("--churn", "0") + args
     if args not in LABS:
         LABS[args] = Lab(*args)
     return LABS[args]
@@ -497,6 +499,46 @@ def pod_logs():
 
 
 @test
+def pods_change_under_selection():
+    """Pods come and go while a row is selected: the selection stays on its pod, and a list that
+    shrinks under the cursor does not crash the console."""
+    lb = lab()
+    with Console(lb, w=120, h=40) as c:
+        c.first_frame()
+        c.keys("3")
+        s = c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, c.h)) >= 17, "pods")
+        n = len(pods_rows(s, c.h))
+        row = select_where(c, lambda r: "frontend-" in r, "for a frontend pod")
+        name = row.split()[1]
+        # A pod above the selection is replaced (deleted, a new one made): same pod selected.
+        coredns = [r.split()[1] for _, r in pods_rows(s, c.h) if "coredns-" in r][0]
+        lb._admin("POST", "/churn", {"action": "delete", "namespace": "kube-system", "name": coredns})
+        s = c.wait_for(lambda s: coredns not in s.text, "the deleted pod leaving the list", escapes=True)
+        sel = selected_rows(s, c.h)
+        later = []
+        if not (len(sel) == 1 and name in s.line(sel[0])):
+            later.append("the selection moved off %s when a pod above it went away: %r"
+                         % (name, [s.line(y).split()[1] for y in sel]))
+        # The selected pod itself is the last row and goes away.
+        c.keys("G")
+        s = c.wait_for(lambda s: selected_rows(s, c.h) and selected_rows(s, c.h)[0] == pods_rows(s, c.h)[-1][0],
+                       "G on the last row", escapes=True)
+        last = s.line(selected_rows(s, c.h)[0])
+        ns, pod = last.split()[0], last.split()[1]
+        lb._admin("POST", "/churn", {"action": "delete", "namespace": ns, "name": pod})
+        s = c.wait_for(lambda s: pod not in s.text or "EXIT=" in s.text, "the last pod leaving the list",
+                       escapes=True)
+        check("EXIT=" not in s.text, "labdeck died when the selected last row went away:\n%s" % s)
+        check(len(pods_rows(s, c.h)) == n - 2, "%d rows after deleting 2 of %d" % (len(pods_rows(s, c.h)), n))
+        check(len(selected_rows(s, c.h)) == 1, "no selected row after the selected pod went away")
+        c.keys("k", "j", "g")
+        c.wait_for(lambda s: selected_rows(s, c.h) == [pods_rows(s, c.h)[0][0]], "g after the change",
+                   escapes=True)
+        check(c.term.child_pid() is not None, "labdeck is gone")
+        check(not later, "; ".join(later))
+
+
+@test
 def help_overlay():
     with Console(lab()) as c:
         c.first_frame()
@@ -633,6 +675,19 @@ def hostile_names():
             m = re.search(r"\s(pve-[ab])\s", l)
             if re.match(r"\s*\d{3}\s", l):
                 check(m and width(l[:m.start() + 1]) == col, "NODE misaligned in %r" % l)
+        # A log line with OSC 52 (set the clipboard) and CSI 2J (clear the screen), in the first
+        # gateway pod's log every 50 lines: shown as text, the lines above it stay.
+        c.keys("3")
+        c.wait_for(lambda s: "[3 pods]" in s.line(0) and len(pods_rows(s, c.h)) >= 17, "pods")
+        select_where(c, lambda r: "gateway-" in r, "for the first gateway pod")
+        c.keys("l")
+        s = c.wait_for(lambda s: "]52;c;SGVsbG8=" in s.text, "the hostile log line", 15, escapes=True)
+        y = s.find("]52;c;SGVsbG8=")
+        check("?]52;c;SGVsbG8=??[2J" in s.lines[y], "the OSC 52 line is not shown inert: %r" % s.lines[y])
+        check(y > 1 and s.line(y - 1).strip(), "the screen above the hostile log line was cleared")
+        check("31" not in s.colour_codes(), "SGR 31 in the log view")
+        check(c.term.display("#{pane_title}") != "pwned", "title changed in the log view")
+        c.keys("Escape")
         # The dashboard shows it inert as well.
         c.keys("1")
         s = c.wait_for(lambda s: "[1 nodes]" in s.line(0) and "evil" in s.text, "the dashboard", escapes=True)
