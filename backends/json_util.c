@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,4 +114,103 @@ void json_arena_end(void)
 		free(arena_head);
 		arena_head = next;
 	}
+}
+
+/* Index just past the JSON string starting at buf[i] == '"', or len when unterminated. */
+static size_t skip_string(const char *buf, size_t len, size_t i)
+{
+	for (i++; i < len; i++) {
+		if (buf[i] == '\\') {
+			i++;
+		} else if (buf[i] == '"') {
+			return i + 1;
+		}
+	}
+	return len;
+}
+
+static size_t skip_space(const char *buf, size_t len, size_t i)
+{
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r')) {
+		i++;
+	}
+	return i;
+}
+
+/* Index just past the JSON value starting at buf[i]. */
+static size_t skip_value(const char *buf, size_t len, size_t i)
+{
+	if (i >= len) {
+		return len;
+	}
+	if (buf[i] == '"') {
+		return skip_string(buf, len, i);
+	}
+	if (buf[i] == '{' || buf[i] == '[') {
+		int depth = 0;
+		while (i < len) {
+			char c = buf[i];
+			if (c == '"') {
+				i = skip_string(buf, len, i);
+				continue;
+			}
+			if (c == '{' || c == '[') {
+				depth++;
+			} else if (c == '}' || c == ']') {
+				depth--;
+				if (depth == 0) {
+					return i + 1;
+				}
+			}
+			i++;
+		}
+		return len;
+	}
+	/* number, true, false, null */
+	while (i < len && buf[i] != ',' && buf[i] != '}' && buf[i] != ']' && buf[i] != ' ' &&
+	       buf[i] != '\n' && buf[i] != '\r' && buf[i] != '\t') {
+		i++;
+	}
+	return i;
+}
+
+size_t json_strip_key(char *buf, size_t len, const char *key)
+{
+	size_t klen = strlen(key);
+	size_t in = 0, out = 0;
+	/* Whether the last significant byte written opens an object/array or is a comma: then a
+	 * removed member takes the comma after it; otherwise it takes the comma before it. */
+	while (in < len) {
+		char c = buf[in];
+		if (c != '"') {
+			buf[out++] = c;
+			in++;
+			continue;
+		}
+		size_t end = skip_string(buf, len, in);
+		size_t colon = skip_space(buf, len, end);
+		bool is_key = colon < len && buf[colon] == ':';
+		if (!is_key || end - in != klen + 2 || memcmp(buf + in + 1, key, klen) != 0) {
+			memmove(buf + out, buf + in, end - in);
+			out += end - in;
+			in = end;
+			continue;
+		}
+		size_t vstart = skip_space(buf, len, colon + 1);
+		size_t vend = skip_space(buf, len, skip_value(buf, len, vstart));
+		/* Find the last significant byte already written. */
+		size_t back = out;
+		while (back > 0 && (buf[back - 1] == ' ' || buf[back - 1] == '\n' ||
+		                    buf[back - 1] == '\r' || buf[back - 1] == '\t')) {
+			back--;
+		}
+		if (vend < len && buf[vend] == ',') {
+			vend++; /* "k":v, → drop the comma after */
+		} else if (back > 0 && buf[back - 1] == ',') {
+			back--; /* ,"k":v} → drop the comma before */
+		}
+		out = back;
+		in = vend;
+	}
+	return out;
 }

@@ -18,6 +18,13 @@ json_t *json_path(const json_t *obj, ...);
 /* json_load_body parses len bytes; NULL on error with the parse error in errbuf (size 160). */
 json_t *json_load_body(const char *body, size_t len, char *errbuf, size_t errbuf_size);
 
+/* json_strip_key removes every member named key (at any depth) from the JSON text in buf, in
+ * place, and returns the new length. Strings and escapes are respected, so the name inside a
+ * string value is left alone. Used to drop Kubernetes' managedFields before parsing: they are
+ * most of a pod's metadata and nothing we show. Text that is not well-formed is returned with
+ * whatever was removed before the problem; the parser then reports it. */
+size_t json_strip_key(char *buf, size_t len, const char *key);
+
 /* json_arena_begin switches jansson to a bump allocator until json_arena_end, which releases
  * everything allocated in between at once. For big answers parsed, read and dropped in one go (a
  * page of 500 pods is ~2 MB of JSON and ~100,000 small allocations): malloc and free of the tree

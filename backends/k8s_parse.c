@@ -645,9 +645,15 @@ bool k8s_parse_pod_page(const char *body, size_t len, struct pod_list *out, char
 {
 	/* The tree is read once and dropped: allocate it from an arena (see json_util.h). The
 	 * strings handed out are copied with the ordinary allocator (xstrdup). */
+	/* managedFields are most of each row's metadata (kubectl's Table asks for the metadata) and
+	 * nothing a list shows: cut them from the text before jansson builds a tree of them. */
+	char *copy = xmalloc(len + 1);
+	memcpy(copy, body, len);
+	size_t n = json_strip_key(copy, len, "managedFields");
 	json_arena_begin();
-	bool ok = parse_pod_table(body, len, out, continue_token, resource_version, err);
+	bool ok = parse_pod_table(copy, n, out, continue_token, resource_version, err);
 	json_arena_end();
+	free(copy);
 	return ok;
 }
 
