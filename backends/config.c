@@ -1,7 +1,8 @@
-/* config.c: see config.h. The text is handed to inih one line at a time by our own reader,
+/* config.c: see config.h. The text is handed to inih one line at a time by ini_reader.c,
  * which counts lines (Debian's inih handler has no line argument), strips indentation (so
- * inih's multi-line values never apply and git-style indented keys work) and follows the
- * [section] headers itself (inih truncates long ones and never reports empty sections). */
+ * inih's multi-line values never apply and git-style indented keys work) and reports the
+ * [section] headers itself (inih truncates long ones and never reports empty sections). Its
+ * problems (a NUL byte, an over-long line) are errors here, and syntax errors are inih's. */
 #include "config.h"
 
 #include <ctype.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ini_reader.h"
 #include "util.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -302,10 +304,8 @@ struct seen {
 
 struct parse {
 	struct config *cfg;
-	const char *name; /* the file, for messages */
-	const char *text;
-	size_t len, pos;
-	int line; /* of the line inih is working on */
+	const char *name;     /* the file, for messages */
+	struct ini_reader rd; /* rd.line: the line inih is working on */
 
 	enum section_id sec; /* current section */
 	size_t host;         /* current ssh host when sec == SEC_SSH */
@@ -1097,10 +1097,11 @@ static void section_unknown(struct parse *p, const char *name)
 		suggest_try(&sg, sections[i].name, "");
 	}
 	if (sg.best[0]) {
-		warn(p, p->line, "unknown section [%s] (did you mean [%s]?); its keys are ignored",
-		     name, sg.best);
+		warn(p, p->rd.line,
+		     "unknown section [%s] (did you mean [%s]?); its keys are ignored", name,
+		     sg.best);
 	} else {
-		warn(p, p->line, "unknown section [%s]; its keys are ignored", name);
+		warn(p, p->rd.line, "unknown section [%s]; its keys are ignored", name);
 	}
 }
 
@@ -1117,7 +1118,7 @@ static void ssh_host_add(struct parse *p, char *name)
 	}
 	const char *user = getenv("USER");
 	h->user = xstrdup(user && *user ? user : "root");
-	p->host_line[cfg->n_ssh] = p->line;
+	p->host_line[cfg->n_ssh] = p->rd.line;
 	p->host = cfg->n_ssh++;
 }
 
@@ -1134,20 +1135,22 @@ static void section_ssh(struct parse *p, const char *s)
 		after++;
 	}
 	if (!close || close == q + 1 || *after) {
-		fail(p, p->line, "an ssh section is written [ssh \"NAME\"], e.g. [ssh \"node-a\"]");
+		fail(p, p->rd.line,
+		     "an ssh section is written [ssh \"NAME\"], e.g. [ssh \"node-a\"]");
 		p->sec = SEC_BAD;
 		return;
 	}
 	char *name = xstrndup(q + 1, (size_t)(close - q - 1));
 	if (has_space_or_control(name)) {
-		fail(p, p->line, "the name in [ssh \"%s\"] must be one word without spaces", name);
+		fail(p, p->rd.line, "the name in [ssh \"%s\"] must be one word without spaces",
+		     name);
 		free(name);
 		p->sec = SEC_BAD;
 		return;
 	}
 	for (size_t i = 0; i < p->cfg->n_ssh; i++) {
 		if (strcmp(p->cfg->ssh[i].name, name) == 0) {
-			fail(p, p->line,
+			fail(p, p->rd.line,
 			     "[ssh \"%s\"] appears twice (first on line %d); give each host its "
 			     "own name",
 			     name, p->host_line[i]);
@@ -1162,8 +1165,9 @@ static void section_ssh(struct parse *p, const char *s)
 
 /* section_begin is called by the reader for a "[...]" line; text is what sits between the
  * brackets (len bytes). */
-static void section_begin(struct parse *p, const char *text, size_t len)
+static void section_begin(void *ud, const char *text, size_t len)
 {
+	struct parse *p = ud;
 	char *s = str_trim(xstrndup(text, len));
 	if (p->failed) {
 		p->sec = SEC_BAD; /* nothing more is recorded; secrets are noted by the handler */
@@ -1185,7 +1189,7 @@ static void section_begin(struct parse *p, const char *text, size_t len)
 		if (strcmp(s, sections[i].name) == 0) {
 			p->sec = sections[i].id;
 			if (!p->sec_line[p->sec]) {
-				p->sec_line[p->sec] = p->line;
+				p->sec_line[p->sec] = p->rd.line;
 			}
 			free(s);
 			return;
@@ -1196,79 +1200,15 @@ static void section_begin(struct parse *p, const char *text, size_t len)
 	free(s);
 }
 
-/* ---- the reader -------------------------------------------------------------------------- */
-
-/* The inline comment inih would cut: ';' after whitespace. */
-static size_t cut_inline_comment(const char *s, size_t n)
+/* reader_problem is called by the reader for a bad line. */
+static void reader_problem(void *ud, int line, enum ini_reader_problem what, const char *msg)
 {
-	for (size_t i = 1; i < n; i++) {
-		if (s[i] == ';' && (s[i - 1] == ' ' || s[i - 1] == '\t')) {
-			n = i;
-			break;
-		}
+	struct parse *p = ud;
+	if (what == INI_READER_UNCLOSED) {
+		p->sec = SEC_BAD; /* inih reports the syntax error */
+	} else {
+		fail(p, line, "%s", msg);
 	}
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) {
-		n--;
-	}
-	return n;
-}
-
-static char *reader(char *str, int num, void *stream)
-{
-	struct parse *p = stream;
-	if (p->pos >= p->len) {
-		return NULL;
-	}
-	const char *s = p->text + p->pos;
-	size_t avail = p->len - p->pos;
-	const char *nl = memchr(s, '\n', avail);
-	size_t n = nl ? (size_t)(nl - s) : avail;
-	p->pos += n + (nl ? 1 : 0);
-	p->line++;
-
-	if (p->line == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
-		s += 3;
-		n -= 3;
-	}
-	if (memchr(s, '\0', n)) {
-		fail(p, p->line, "the line holds a NUL byte; is this a text file?");
-		snprintf(str, (size_t)num, "\n");
-		return str;
-	}
-	while (n > 0 && (*s == ' ' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	bool comment = n > 0 && (*s == ';' || *s == '#');
-	if (!comment && n > 0 && *s == '[') {
-		/* inih: the name runs to the first ']' unless an inline comment starts first. */
-		size_t close = 1;
-		while (close < n && s[close] != ']' &&
-		       !(s[close] == ';' && (s[close - 1] == ' ' || s[close - 1] == '\t'))) {
-			close++;
-		}
-		if (close < n && s[close] == ']') {
-			section_begin(p, s + 1, close - 1);
-		} else {
-			p->sec = SEC_BAD; /* inih reports the syntax error */
-		}
-	}
-	if (n + 2 > (size_t)num) {
-		if (comment) {
-			n = 0;
-		} else {
-			n = cut_inline_comment(s, n);
-			if (n + 2 > (size_t)num) {
-				fail(p, p->line, "the line is too long (at most %d characters)",
-				     num - 2);
-				n = 0;
-			}
-		}
-	}
-	memcpy(str, s, n);
-	str[n] = '\n';
-	str[n + 1] = '\0';
-	return str;
 }
 
 /* ---- keys -------------------------------------------------------------------------------- */
@@ -1355,10 +1295,10 @@ static void unknown_key(struct parse *p, const char *name)
 	char label[96];
 	section_label(p, label, sizeof(label));
 	if (sg.best[0]) {
-		warn(p, p->line, "unknown key '%s' in %s (did you mean '%s'?)", name, label,
+		warn(p, p->rd.line, "unknown key '%s' in %s (did you mean '%s'?)", name, label,
 		     sg.best);
 	} else {
-		warn(p, p->line, "unknown key '%s' in %s", name, label);
+		warn(p, p->rd.line, "unknown key '%s' in %s", name, label);
 	}
 }
 
@@ -1390,20 +1330,21 @@ static bool note_seen(struct parse *p, const char *key, enum form form, bool sec
 	struct seen *e = seen_find(p, key);
 	if (!e) {
 		p->seen = xrealloc(p->seen, (p->n_seen + 1) * sizeof(*p->seen));
-		p->seen[p->n_seen++] = (struct seen){p->sec, p->host, xstrdup(key), form, p->line};
+		p->seen[p->n_seen++] =
+		        (struct seen){p->sec, p->host, xstrdup(key), form, p->rd.line};
 		return true;
 	}
 	char label[96];
 	section_label(p, label, sizeof(label));
 	if (secret && e->form != form) {
-		fail(p, p->line,
+		fail(p, p->rd.line,
 		     "%s is given twice in %s: as %s%s on line %d and as %s%s here; keep one", key,
 		     label, key, form_suffix[e->form], e->line, key, form_suffix[form]);
 		return false;
 	}
-	warn(p, p->line, "'%s' in %s was already set on line %d; this later one counts", key, label,
-	     e->line);
-	e->line = p->line;
+	warn(p, p->rd.line, "'%s' in %s was already set on line %d; this later one counts", key,
+	     label, e->line);
+	e->line = p->rd.line;
 	e->form = form;
 	return true;
 }
@@ -1426,9 +1367,9 @@ static bool secret_from_file(struct parse *p, const char *key, const char *value
 	if (fd < 0) {
 		int e = errno;
 		if (printable) {
-			fail(p, p->line, "%s_file: cannot read %s: %s", key, path, strerror(e));
+			fail(p, p->rd.line, "%s_file: cannot read %s: %s", key, path, strerror(e));
 		} else {
-			fail(p, p->line,
+			fail(p, p->rd.line,
 			     "%s_file: cannot read the file it names (%s); give a path such as "
 			     "~/.config/labdeck/%s",
 			     key, strerror(e), key);
@@ -1438,7 +1379,7 @@ static bool secret_from_file(struct parse *p, const char *key, const char *value
 	}
 	struct stat st;
 	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH))) {
-		fail(p, p->line,
+		fail(p, p->rd.line,
 		     "%s_file: %s holds a secret and is readable by others; run chmod 600 %s", key,
 		     path, path);
 		close(fd);
@@ -1455,7 +1396,7 @@ static bool secret_from_file(struct parse *p, const char *key, const char *value
 		}
 		if (r < 0) {
 			int e = errno;
-			fail(p, p->line, "%s_file: cannot read %s: %s", key, path, strerror(e));
+			fail(p, p->rd.line, "%s_file: cannot read %s: %s", key, path, strerror(e));
 			close(fd);
 			buf_finish(&b);
 			free(path);
@@ -1477,7 +1418,7 @@ static bool secret_from_file(struct parse *p, const char *key, const char *value
 	}
 	strip_line_end(line);
 	if (!*line) {
-		warn(p, p->line, "%s_file: %s is empty, so %s is not set", key, path, key);
+		warn(p, p->rd.line, "%s_file: %s is empty, so %s is not set", key, path, key);
 		free(line);
 		line = NULL;
 	}
@@ -1500,7 +1441,7 @@ static bool secret_value(struct parse *p, const struct key_ref *r, const char *v
 		return true;
 	case FORM_ENV: {
 		if (!env_name_ok(value)) {
-			fail(p, p->line,
+			fail(p, p->rd.line,
 			     "%s_env must be the name of an environment variable (letters, digits "
 			     "and _), not the secret itself",
 			     key);
@@ -1509,11 +1450,12 @@ static bool secret_value(struct parse *p, const struct key_ref *r, const char *v
 		const char *v = getenv(value);
 		if (!v || !*v) {
 			if (env_name_printable(value)) {
-				warn(p, p->line, "%s_env: environment variable %s is %s", key,
+				warn(p, p->rd.line, "%s_env: environment variable %s is %s", key,
 				     value, v ? "empty" : "not set");
 			} else {
-				warn(p, p->line, "%s_env: the environment variable it names is %s",
-				     key, v ? "empty" : "not set");
+				warn(p, p->rd.line,
+				     "%s_env: the environment variable it names is %s", key,
+				     v ? "empty" : "not set");
 			}
 			return true;
 		}
@@ -1549,10 +1491,10 @@ static void table_key(struct parse *p, const struct key_ref *r, const char *valu
 	char why[300];
 	if (!set_value(k, r->base, v, why, sizeof(why))) {
 		if (r->form != FORM_PLAIN) {
-			fail(p, p->line, "%s (read via %s%s) %s", k->name, k->name,
+			fail(p, p->rd.line, "%s (read via %s%s) %s", k->name, k->name,
 			     form_suffix[r->form], why + strlen(k->name) + 1);
 		} else {
-			fail(p, p->line, "%s", why);
+			fail(p, p->rd.line, "%s", why);
 		}
 	}
 	if (owned) {
@@ -1566,7 +1508,7 @@ static void ssh_command(struct parse *p, const char *name, const char *value)
 	struct config_ssh_host *h = &p->cfg->ssh[p->host];
 	const char *cmd = name + strlen("command.");
 	if (!*cmd) {
-		warn(p, p->line, "'%s' needs a name: command.NAME = COMMAND; ignored", name);
+		warn(p, p->rd.line, "'%s' needs a name: command.NAME = COMMAND; ignored", name);
 		return;
 	}
 	if (!note_seen(p, name, FORM_PLAIN, false)) {
@@ -1604,7 +1546,7 @@ static void topology_key(struct parse *p, const char *name, const char *value)
 	}
 	long long vmid = -1;
 	if (*value && (!parse_whole(value, &vmid) || vmid < VMID_MIN || vmid > VMID_MAX)) {
-		fail(p, p->line,
+		fail(p, p->rd.line,
 		     "%s must be a Proxmox VMID (a whole number from %d to %d), not '%.80s'", name,
 		     VMID_MIN, VMID_MAX, value);
 		return;
@@ -1638,7 +1580,7 @@ static void keys_key(struct parse *p, const char *name, const char *value)
 	struct config *cfg = p->cfg;
 	const char *dot = strchr(name, '.');
 	if (!dot || dot == name || !dot[1]) {
-		warn(p, p->line,
+		warn(p, p->rd.line,
 		     "[keys] entries are VIEW.KEY = ACTION (e.g. pods.l = logs); '%s' is ignored",
 		     name);
 		return;
@@ -1683,14 +1625,14 @@ static int handler(void *user, const char *section, const char *name, const char
 	bool known = lookup_key(p, name, &r);
 	if (known && r.k->secret && r.form == FORM_PLAIN && *value && !p->plain_secret) {
 		p->plain_secret = r.k->name;
-		p->plain_secret_line = p->line;
+		p->plain_secret_line = p->rd.line;
 	}
 	if (p->failed) {
 		return 1;
 	}
 	switch (p->sec) {
 	case SEC_NONE:
-		warn(p, p->line, "'%s' is outside any [section]; ignored", name);
+		warn(p, p->rd.line, "'%s' is outside any [section]; ignored", name);
 		return 1;
 	case SEC_UNKNOWN:
 	case SEC_BAD:
@@ -1799,8 +1741,9 @@ static void parse_free(struct parse *p)
 static bool load_text(struct config *cfg, const char *name, const char *text, size_t len,
                       const struct stat *st, struct err *err)
 {
-	struct parse p = {.cfg = cfg, .name = name, .text = text, .len = len, .sec = SEC_NONE};
-	int r = text ? ini_parse_stream(reader, &p, handler, &p) : 0;
+	struct parse p = {.cfg = cfg, .name = name, .sec = SEC_NONE};
+	ini_reader_init(&p.rd, text, len, false, section_begin, reader_problem, &p);
+	int r = text ? ini_parse_stream(ini_reader_read, &p.rd, handler, &p) : 0;
 	if (st && p.plain_secret && (st->st_mode & (S_IRWXG | S_IRWXO))) {
 		err_set(err, ERR_CONFIG, 0,
 		        "%s: holds a secret (%s, line %d) and is readable by group or others; run "

@@ -1,7 +1,8 @@
-/* theme.c: see theme.h. The file is handed to inih one line at a time by our own reader, as in
+/* theme.c: see theme.h. The file is handed to inih one line at a time by ini_reader.c, as in
  * config.c: it counts lines (Debian's inih handler has no line argument), strips indentation (so
- * inih's multi-line values never apply), follows the [section] headers itself and turns lines
- * inih would reject into warnings, so one typo never hides the rest of the file. */
+ * inih's multi-line values never apply), reports the [section] headers itself and, with
+ * skip_bad, turns lines inih would reject into warnings, so one typo never hides the rest of the
+ * file. */
 #include "theme.h"
 
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "ini_reader.h"
 #include "util.h"
 
 #define THEME_MAX_BYTES (256 * 1024)
@@ -464,10 +466,7 @@ enum section {
 struct parse {
 	struct theme *t;
 	const char *file;
-	const char *text;
-	size_t len;
-	size_t pos;
-	int line;
+	struct ini_reader rd; /* rd.line: the line inih is working on */
 	enum section sec;
 	int slot_line[THEME_SLOT_COUNT];
 	size_t dropped; /* warnings over THEME_MAX_WARNINGS */
@@ -495,8 +494,11 @@ static void warn(struct parse *p, int line, const char *fmt, ...)
 	free(msg);
 }
 
-static void section_begin(struct parse *p, const char *text, size_t len)
+/* section_begin is called by the reader for a "[...]" line; text is what sits between the
+ * brackets (len bytes). */
+static void section_begin(void *ud, const char *text, size_t len)
 {
+	struct parse *p = ud;
 	char *s = str_trim(xstrndup(text, len));
 	if (strcasecmp(s, "colors") == 0 || strcasecmp(s, "colours") == 0) {
 		p->sec = SEC_COLORS;
@@ -504,7 +506,7 @@ static void section_begin(struct parse *p, const char *text, size_t len)
 		p->sec = SEC_THEME;
 	} else {
 		p->sec = SEC_IGNORED;
-		warn(p, p->line,
+		warn(p, p->rd.line,
 		     "unknown section [%.60s] (a theme has [colors] and [theme]); its lines are "
 		     "ignored",
 		     s);
@@ -512,90 +514,25 @@ static void section_begin(struct parse *p, const char *text, size_t len)
 	free(s);
 }
 
-/* The inline comment inih would cut: ';' after whitespace; also drops trailing blanks. */
-static size_t cut_inline_comment(const char *s, size_t n)
+/* reader_problem is called by the reader for a bad line, which inih then sees as blank. */
+static void reader_problem(void *ud, int line, enum ini_reader_problem what, const char *msg)
 {
-	for (size_t i = 1; i < n; i++) {
-		if (s[i] == ';' && (s[i - 1] == ' ' || s[i - 1] == '\t')) {
-			n = i;
-			break;
-		}
+	struct parse *p = ud;
+	switch (what) {
+	case INI_READER_NUL:
+		warn(p, line, "%s", msg);
+		break;
+	case INI_READER_TOO_LONG:
+		warn(p, line, "%s; ignored", msg);
+		break;
+	case INI_READER_UNCLOSED:
+		warn(p, line, "%s; the lines up to the next section are ignored", msg);
+		p->sec = SEC_IGNORED;
+		break;
+	case INI_READER_NOT_KEY:
+		warn(p, line, "expected 'slot = FG BG [ATTR...]' or '[section]'");
+		break;
 	}
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) {
-		n--;
-	}
-	return n;
-}
-
-static char *blank_line(char *str, int num)
-{
-	snprintf(str, (size_t)num, "\n");
-	return str;
-}
-
-static char *reader(char *str, int num, void *stream)
-{
-	struct parse *p = stream;
-	if (p->pos >= p->len) {
-		return NULL;
-	}
-	const char *s = p->text + p->pos;
-	size_t avail = p->len - p->pos;
-	const char *nl = memchr(s, '\n', avail);
-	size_t n = nl ? (size_t)(nl - s) : avail;
-	p->pos += n + (nl ? 1 : 0);
-	p->line++;
-
-	if (p->line == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
-		s += 3;
-		n -= 3;
-	}
-	if (memchr(s, '\0', n)) {
-		warn(p, p->line, "the line holds a NUL byte; is this a text file?");
-		return blank_line(str, num);
-	}
-	while (n > 0 && (*s == ' ' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	if (n == 0 || *s == ';' || *s == '#') {
-		return blank_line(str, num);
-	}
-	n = cut_inline_comment(s, n);
-	if (*s == '[') {
-		/* inih: the name runs to the first ']' (inline comments are already cut). */
-		const char *close = memchr(s, ']', n);
-		if (!close) {
-			warn(p, p->line,
-			     "'[' without a closing ']'; the lines up to the next section are "
-			     "ignored");
-			p->sec = SEC_IGNORED;
-			return blank_line(str, num);
-		}
-		section_begin(p, s + 1, (size_t)(close - s - 1));
-		n = (size_t)(close - s) + 1;
-	} else {
-		size_t delim = 0;
-		while (delim < n && s[delim] != '=' && s[delim] != ':') {
-			delim++;
-		}
-		size_t name_end = delim;
-		while (name_end > 0 && (s[name_end - 1] == ' ' || s[name_end - 1] == '\t')) {
-			name_end--;
-		}
-		if (delim == n || name_end == 0) {
-			warn(p, p->line, "expected 'slot = FG BG [ATTR...]' or '[section]'");
-			return blank_line(str, num);
-		}
-	}
-	if (n + 2 > (size_t)num) {
-		warn(p, p->line, "the line is too long (at most %d characters); ignored", num - 2);
-		return blank_line(str, num);
-	}
-	memcpy(str, s, n);
-	str[n] = '\n';
-	str[n + 1] = '\0';
-	return str;
 }
 
 static void set_string(char **dst, const char *value)
@@ -613,7 +550,7 @@ static void theme_key(struct parse *p, const char *name, const char *value)
 	} else if (strcasecmp(name, "description") == 0) {
 		set_string(&p->t->description, value);
 	} else {
-		warn(p, p->line, "unknown key '%.60s' in [theme] (it has name and description)",
+		warn(p, p->rd.line, "unknown key '%.60s' in [theme] (it has name and description)",
 		     name);
 	}
 }
@@ -622,15 +559,15 @@ static void color_key(struct parse *p, const char *name, const char *value)
 {
 	enum theme_slot slot;
 	if (!theme_slot_from_name(name, &slot)) {
-		warn(p, p->line, "unknown slot '%.60s'", name);
+		warn(p, p->rd.line, "unknown slot '%.60s'", name);
 		return;
 	}
 	const char *sname = slot_info[slot].name;
 	if (p->slot_line[slot]) {
-		warn(p, p->line, "slot '%s' is already set on line %d; this line wins", sname,
+		warn(p, p->rd.line, "slot '%s' is already set on line %d; this line wins", sname,
 		     p->slot_line[slot]);
 	}
-	p->slot_line[slot] = p->line;
+	p->slot_line[slot] = p->rd.line;
 
 	char *copy = xstrdup(value);
 	char *words[16];
@@ -638,7 +575,7 @@ static void color_key(struct parse *p, const char *name, const char *value)
 	char *save = NULL;
 	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
 		if (nw == N_OF(words)) {
-			warn(p, p->line, "slot '%s': too many words; expected FG BG [ATTR...]",
+			warn(p, p->rd.line, "slot '%s': too many words; expected FG BG [ATTR...]",
 			     sname);
 			free(copy);
 			return;
@@ -653,7 +590,7 @@ static void color_key(struct parse *p, const char *name, const char *value)
 		return;
 	}
 	if (nw < 2) {
-		warn(p, p->line,
+		warn(p, p->rd.line,
 		     "slot '%s' needs FG BG [ATTR...] (e.g. '%s = white default bold'); ignored",
 		     sname, sname);
 		free(copy);
@@ -662,7 +599,7 @@ static void color_key(struct parse *p, const char *name, const char *value)
 	struct theme_style st = {0, 0, 0};
 	for (size_t i = 0; i < 2; i++) {
 		if (!theme_color_parse(words[i], i == 0 ? &st.fg : &st.bg)) {
-			warn(p, p->line,
+			warn(p, p->rd.line,
 			     "slot '%s': bad colour '%.40s' (default, black..white, bright-NAME, "
 			     "0-255 or #rrggbb); ignored",
 			     sname, words[i]);
@@ -675,7 +612,7 @@ static void color_key(struct parse *p, const char *name, const char *value)
 		if (theme_attr_parse(words[i], &bit)) {
 			st.attrs |= bit;
 		} else {
-			warn(p, p->line,
+			warn(p, p->rd.line,
 			     "slot '%s': unknown attribute '%.40s' (bold, dim, underline, reverse, "
 			     "italic, blink)",
 			     sname, words[i]);
@@ -692,7 +629,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	(void)section; /* the reader follows sections itself */
 	switch (p->sec) {
 	case SEC_NONE:
-		warn(p, p->line, "'%.60s' is outside any section; slots go under [colors]", name);
+		warn(p, p->rd.line, "'%.60s' is outside any section; slots go under [colors]",
+		     name);
 		break;
 	case SEC_COLORS:
 		color_key(p, name, value);
@@ -723,8 +661,9 @@ void theme_parse(struct theme *t, const char *file, const char *name, const char
 	set_builtin_styles(t);
 	t->name = xstrdup(name);
 	t->description = xstrdup("");
-	struct parse p = {.t = t, .file = file, .text = text, .len = len, .sec = SEC_NONE};
-	int r = ini_parse_stream(reader, &p, handler, &p);
+	struct parse p = {.t = t, .file = file, .sec = SEC_NONE};
+	ini_reader_init(&p.rd, text, len, true, section_begin, reader_problem, &p);
+	int r = ini_parse_stream(ini_reader_read, &p.rd, handler, &p);
 	if (r > 0 && !has_warning_for_line(t, file, r)) {
 		warn(&p, r, "syntax error: expected 'slot = FG BG [ATTR...]' or '[section]'");
 	} else if (r < 0) {
