@@ -262,16 +262,20 @@ static void draw_title(struct app *a, int cols)
 	char right[260];
 	snprintf(right, sizeof(right), " %s%s ", title, a->readonly ? "  [readonly]" : "");
 	char *safe = text_sanitize(right, false);
-	int rw = text_width(safe);
-	if (cols - rw > x + 1) {
-		put(stdscr, 0, cols - rw, cols, safe);
+	int room = cols - x - 1;
+	if (room > 4) {
+		/* A title too long for the bar is cut with an ellipsis, never dropped. */
+		int rw = text_width(safe);
+		char *fit = text_fit(safe, rw < room ? rw : room, false);
+		put(stdscr, 0, cols - text_width(fit), cols, fit);
+		free(fit);
 	}
 	free(safe);
 }
 
 /* One backend on the status line: name, a symbol and a word, so colour is never the only sign. */
-static int draw_backend(WINDOW *w, int y, int x, int cols, const char *name, const struct health *h,
-                        int refresh_s)
+static int draw_backend(WINDOW *w, int y, int x, int cols, int share, const char *name,
+                        const struct health *h, int refresh_s)
 {
 	double now = now_wall();
 	char desc[200];
@@ -292,7 +296,11 @@ static int draw_backend(WINDOW *w, int y, int x, int cols, const char *name, con
 	snprintf(item, sizeof(item), " %s %s %s ", name, sym, desc);
 	char *safe = text_sanitize(item, false);
 	wattrset(w, palette_attr(slot));
-	x = put(w, y, x, cols, safe);
+	/* Each backend keeps its share of the line, so a long error never hides the others. */
+	int width = text_width(safe);
+	char *fit = text_fit(safe, width < share - 1 ? width : share - 1, false);
+	x = put(w, y, x, cols, fit);
+	free(fit);
 	free(safe);
 	wattrset(w, palette_attr(SLOT_STATUSLINE));
 	return put(w, y, x, cols, "│");
@@ -304,8 +312,9 @@ static void draw_statusline(struct app *a, int y, int cols)
 	fill_line(stdscr, y, cols);
 	int x = 0;
 	int refresh = app_refresh_s(a);
+	int share = cols / 2;
 	if (a->poller && a->pve) {
-		x = draw_backend(stdscr, y, x, cols, "proxmox",
+		x = draw_backend(stdscr, y, x, cols, share, "proxmox",
 		                 status_poller_health(a->poller, NODE_PROXMOX), refresh);
 	} else {
 		wattrset(stdscr, palette_attr(SLOT_DIM));
@@ -316,7 +325,7 @@ static void draw_statusline(struct app *a, int y, int cols)
 		const struct health *hn = status_poller_health(a->poller, NODE_KUBERNETES);
 		const struct health *hp = pod_store_health(a->pods);
 		const struct health *h = hp->state == HEALTH_FAILING ? hp : hn;
-		x = draw_backend(stdscr, y, x, cols, "kubernetes", h, refresh);
+		x = draw_backend(stdscr, y, x, cols, cols - x, "kubernetes", h, refresh);
 	} else {
 		wattrset(stdscr, palette_attr(SLOT_DIM));
 		x = put(stdscr, y, x, cols, " kubernetes: not configured (no kubeconfig) │");
@@ -682,6 +691,9 @@ static void do_action(struct app *a, enum action act, int key)
 
 static void handle_key(struct app *a, int key)
 {
+	if (current(a)->ops->sync) {
+		current(a)->ops->sync(current(a));
+	}
 	if (key == KEY_RESIZE + KEYS_FN_BASE) {
 		app_dirty(a);
 		return;

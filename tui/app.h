@@ -34,6 +34,8 @@ struct view_ops {
 	void (*destroy)(struct view *v);
 	/* true while the view runs a prompt of its own: keys go to handle() as text */
 	bool (*wants_raw)(struct view *v);
+	/* catch up with the data stores before a key is handled (rows may have been replaced) */
+	void (*sync)(struct view *v);
 };
 
 struct view {

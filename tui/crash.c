@@ -53,7 +53,13 @@ static void on_sanitizer_death(void)
 void crash_install(void)
 {
 	restored = 0;
+#ifdef HAVE_SANITIZER_CALLBACK
+	/* The sanitizers catch these themselves, print their report, then call the death
+	 * callback below: taking the signals from them would lose the report. */
+	static const int sigs[] = {SIGABRT};
+#else
 	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+#endif
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));

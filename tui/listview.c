@@ -92,15 +92,27 @@ static void rebuild_order(struct listview *lv)
 	if (lv->sort_col >= 0 && lv->n_order > 1) {
 		qsort_r(lv->order, lv->n_order, sizeof(size_t), sort_cmp, lv);
 	}
-	lv->selected = 0;
+	/* Back to the row the cursor was on; if it is gone, stay at the same position. */
+	size_t before = lv->selected;
+	bool found = false;
 	if (lv->selected_key[0] && lv->src.key) {
 		char k[256];
 		for (size_t i = 0; i < lv->n_order; i++) {
 			lv->src.key(lv->src.ud, lv->order[i], k, sizeof(k));
 			if (strcmp(k, lv->selected_key) == 0) {
 				lv->selected = i;
+				found = true;
 				break;
 			}
+		}
+	}
+	if (!found) {
+		lv->selected = lv->n_order == 0       ? 0
+		               : before < lv->n_order ? before
+		                                      : lv->n_order - 1;
+		if (lv->n_order && lv->src.key) {
+			lv->src.key(lv->src.ud, lv->order[lv->selected], lv->selected_key,
+			            sizeof(lv->selected_key));
 		}
 	}
 }
@@ -115,7 +127,8 @@ static void remember_selection(struct listview *lv)
 
 void listview_data_changed(struct listview *lv)
 {
-	remember_selection(lv);
+	/* No remember_selection() here: the indexes point into the old rows, which may be gone.
+	 * selected_key was kept current by every move. */
 	free_search(lv);
 	size_t n = lv->src.count(lv->src.ud);
 	lv->search = xcalloc(n ? n : 1, sizeof(char *));
@@ -150,7 +163,6 @@ void listview_data_changed(struct listview *lv)
 
 void listview_set_filter(struct listview *lv, const char *filter)
 {
-	remember_selection(lv);
 	snprintf(lv->filter, sizeof(lv->filter), "%s", filter ? filter : "");
 	lower_ascii(lv->filter);
 	rebuild_order(lv);
@@ -203,7 +215,6 @@ bool listview_handle(struct listview *lv, enum action a)
 		return true;
 	case ACT_SORT:
 		/* s cycles: column 0 ascending, descending, column 1 ascending, ... */
-		remember_selection(lv);
 		if (lv->sort_col >= 0 && !lv->sort_desc) {
 			lv->sort_desc = true;
 		} else {

@@ -19,6 +19,7 @@ struct list_column {
 	bool numeric;  /* sort by list_source.number */
 	bool flexible; /* takes what is left; shrinks only after the others */
 	bool optional; /* dropped first when the terminal is narrow (IP...) */
+	int keep;      /* width kept as long as others can still shrink (STATUS) */
 };
 
 struct list_source {

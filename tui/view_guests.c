@@ -203,6 +203,11 @@ static void destroy(struct view *v)
 	free(g);
 }
 
+static void sync(struct view *v)
+{
+	sync_data((struct guests_view *)v);
+}
+
 static const struct view_ops ops = {
         .name = "guests",
         .scope = SCOPE_LIST,
@@ -213,6 +218,7 @@ static const struct view_ops ops = {
         .enter = enter,
         .leave = leave,
         .destroy = destroy,
+        .sync = sync,
 };
 
 struct view *view_guests_create(struct app *a)

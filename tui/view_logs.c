@@ -1,5 +1,6 @@
 /* view_logs.c: a pod's log, following (`follow=true`): a bounded ring of lines (sanitised as they
  * arrive), pause, scroll, and search with n/N. Leaving the view cancels the stream. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +60,10 @@ static void on_line(void *ud, const char *line, size_t len)
 	}
 	l->total++;
 	if (l->paused || l->scroll > 0) {
+		/* Hold the same lines on screen: the new one lands below what is shown. */
 		l->new_while_paused++;
-		if (l->scroll > 0 && l->scroll < l->count) {
-			l->scroll++; /* keep the same lines on screen while scrolled up */
+		if (l->scroll < l->count) {
+			l->scroll++;
 		}
 	}
 	app_dirty(l->base.app);
@@ -127,16 +129,30 @@ static void start(struct logs_view *l)
 	                            on_done, l);
 }
 
+/* Whether s holds word as a word of its own (case-insensitive): "ERROR:" yes, "NOERROR" no. */
+static bool has_word(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = strcasestr(s, word); p; p = strcasestr(p + 1, word)) {
+		bool left = p == s || !isalpha((unsigned char)p[-1]);
+		bool right = !isalpha((unsigned char)p[n]);
+		if (left && right) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static enum theme_slot line_slot(const char *s)
 {
-	if (strcasestr(s, "error") || strcasestr(s, "panic") || strcasestr(s, "fatal") ||
-	    strcasestr(s, "traceback") || strcasestr(s, "exception")) {
-		return SLOT_LOG_ERROR;
+	static const char *const bad[] = {"error",     "err",       "panic",   "fatal",
+	                                  "traceback", "exception", "critical"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (has_word(s, bad[i])) {
+			return SLOT_LOG_ERROR;
+		}
 	}
-	if (strcasestr(s, "warn")) {
-		return SLOT_LOG_WARN;
-	}
-	return SLOT_NORMAL;
+	return has_word(s, "warn") || has_word(s, "warning") ? SLOT_LOG_WARN : SLOT_NORMAL;
 }
 
 static void draw(struct view *v, WINDOW *w, int y, int h, int cols)

@@ -233,7 +233,12 @@ static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 			x = put(w, y, x, cols, SLOT_NORMAL, line);
 		}
 		if (g->n_passthrough) {
-			snprintf(line, sizeof(line), "  ◆ PCI %s%s", g->passthrough[0],
+			/* At 80 columns the domain goes: "◆ c5:00.0" still says which device. */
+			const char *dev = g->passthrough[0];
+			if (cols < 100 && str_has_prefix(dev, "0000:")) {
+				dev += 5;
+			}
+			snprintf(line, sizeof(line), "  ◆ PCI %s%s", dev,
 			         g->n_passthrough > 1 ? " +" : "");
 			put(w, y, x, cols, SLOT_ACCENT, line);
 		}

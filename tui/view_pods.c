@@ -29,11 +29,11 @@ static const struct list_column columns[C_N] = {
         [C_NS] = {"NAMESPACE", 20, false, false, false},
         [C_NAME] = {"NAME", 48, false, false, true},
         [C_READY] = {"READY", 0, false, false, false},
-        [C_STATUS] = {"STATUS", 24, false, false, false},
+        [C_STATUS] = {"STATUS", 24, false, false, false, false, 18},
         [C_RESTARTS] = {"RESTARTS", 0, true, true, false},
         [C_AGE] = {"AGE", 0, true, true, false},
         [C_IP] = {"IP", 15, false, false, false, true},
-        [C_NODE] = {"NODE", 20, false, false, false},
+        [C_NODE] = {"NODE", 20, false, false, false, true},
 };
 
 static size_t p_count(void *ud)
@@ -103,9 +103,8 @@ static enum theme_slot p_slot(void *ud, size_t row)
 	if (healthy(r)) {
 		return SLOT_NORMAL;
 	}
-	return str_eq(r->phase, "Pending") || str_eq(r->phase, "ContainerCreating")
-	               ? SLOT_STATUS_WARN
-	               : SLOT_STATUS_FAIL;
+	bool waiting = str_eq(r->phase, "Pending") || str_eq(r->phase, "ContainerCreating");
+	return waiting ? SLOT_LOG_WARN : SLOT_ERROR;
 }
 
 static void p_key(void *ud, size_t row, char *buf, size_t size)
@@ -286,6 +285,11 @@ static void destroy(struct view *v)
 	free(p);
 }
 
+static void sync(struct view *v)
+{
+	sync_data((struct pods_view *)v);
+}
+
 static const struct view_ops ops = {
         .name = "pods",
         .scope = SCOPE_PODS,
@@ -294,6 +298,7 @@ static const struct view_ops ops = {
         .title = title,
         .list = list,
         .destroy = destroy,
+        .sync = sync,
 };
 
 struct view *view_pods_create(struct app *a)

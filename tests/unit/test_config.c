@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "support.h"
 #include "util.h"
 
 /* A value no message may ever contain. */
@@ -118,7 +119,7 @@ static void test_spec_example(void **state)
 	setenv("GITHUB_TOKEN", "gh-" SECRET, 1);
 	setenv("AIRFLOW_PASSWORD", "af-" SECRET, 1);
 	setenv("DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/1/" SECRET, 1);
-	char *path = xasprintf("%s/config/spec_example.ini", getenv("FIXTURES"));
+	char *path = support_fixture_path("config", "spec_example.ini");
 	struct config cfg;
 	struct err err = {0};
 	if (!config_load(&cfg, path, &err)) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "support.h"
 #include "util.h"
 
 #define MAX_PATHS 32
@@ -258,54 +259,14 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 
 /* --- the loop --- */
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-/* run_until turns the loop until *flag is set or max_ms have passed; returns *flag. */
-static bool run_until(struct fixture *f, const bool *flag, int64_t max_ms)
-{
-	int64_t deadline = now_mono_ms() + max_ms;
-	while (!*flag && now_mono_ms() < deadline) {
-		event_base_loop(f->base, EVLOOP_ONCE);
-	}
-	return *flag;
-}
-
-static void run_for(struct fixture *f, int64_t ms)
-{
-	bool never = false;
-	run_until(f, &never, ms);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	f->base = event_base_new();
-	assert_non_null(f->base);
-	/* A steady tick, so EVLOOP_ONCE always comes back and the deadlines are checked. */
-	f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
-	struct timeval tv = {0, 20 * 1000};
-	event_add(f->tick, &tv);
-
-	f->server = evhttp_new(f->base);
-	assert_non_null(f->server);
+	f->base = support_base_new(&f->tick);
+	f->server = support_server_new(f->base, on_server_request, f, &f->port);
 	evhttp_set_allowed_methods(f->server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                                              EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(f->server, on_server_request, f);
-	struct evhttp_bound_socket *bound =
-	        evhttp_bind_socket_with_handle(f->server, "127.0.0.1", 0);
-	assert_non_null(bound);
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	assert_int_equal(
-	        getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sa, &sl), 0);
-	f->port = ntohs(sa.sin_port);
-	assert_true(f->port > 0);
 
 	f->http = http_create(f->base);
 	assert_non_null(f->http);
@@ -329,8 +290,7 @@ static int teardown(void **state)
 		evhttp_send_reply_end(f->stream.req);
 	}
 	evhttp_free(f->server);
-	event_free(f->tick);
-	event_base_free(f->base);
+	support_base_free(f->base, f->tick);
 	for (size_t i = 0; i < f->n_hits; i++) {
 		buf_finish(&f->hits[i].body);
 	}
@@ -430,8 +390,7 @@ static bool done_flag(const struct result *r)
 static void wait_done(struct fixture *f, struct result *r, int64_t max_ms)
 {
 	int64_t deadline = now_mono_ms() + max_ms;
-	while (!done_flag(r) && now_mono_ms() < deadline) {
-		event_base_loop(f->base, EVLOOP_ONCE);
+	while (!done_flag(r) && support_turn(f->base, deadline)) {
 	}
 	if (!done_flag(r)) {
 		fail_msg("on_done was not called within %lld ms", (long long)max_ms);
@@ -485,7 +444,7 @@ static void test_get_ok(void **state)
 	assert_prefix(h->agent, "labdeck/");
 
 	/* Exactly once: nothing more arrives later. */
-	run_for(f, 100);
+	support_run_for(f->base, 100);
 	assert_int_equal(r.done_calls, 1);
 	result_finish(&r);
 }
@@ -515,7 +474,7 @@ static void test_get_503_retried_then_fails(void **state)
 	assert_true(h->at_ms[1] - h->at_ms[0] >= 100);
 	assert_true(h->at_ms[2] - h->at_ms[1] >= 100);
 	assert_int_equal(http_pending(f->http), 0);
-	run_for(f, 50);
+	support_run_for(f->base, 50);
 	assert_int_equal(r.done_calls, 1);
 	result_finish(&r);
 }
@@ -564,7 +523,7 @@ static void test_writes_not_retried(void **state)
 		wait_done(f, &r[i], 5000);
 	}
 	/* A retry would come within the backoff (at most 250 ms for the first one). */
-	run_for(f, 400);
+	support_run_for(f->base, 400);
 	for (size_t i = 0; i < 4; i++) {
 		assert_false(r[i].ok);
 		assert_int_equal(r[i].err.code, ERR_SERVER);
@@ -688,7 +647,7 @@ static void test_status_over_the_wire(void **state)
 	assert_int_equal(missing.status, 404);
 	assert_string_equal(missing.body, "no such vm");
 	/* Neither is worth asking again. */
-	run_for(f, 300);
+	support_run_for(f->base, 300);
 	assert_int_equal(hit_count(f, "/status/401"), 1);
 	assert_int_equal(hit_count(f, "/status/404"), 1);
 	result_finish(&auth);
@@ -758,7 +717,7 @@ static void test_timeout(void **state)
 	assert_int_equal(r.status, 0);
 	assert_int_equal(r.attempts, 1);
 	/* Not retried: a slow server is not helped by a second copy of the request. */
-	run_for(f, 400);
+	support_run_for(f->base, 400);
 	assert_int_equal(hit_count(f, "/hang"), 1);
 	assert_int_equal(r.done_calls, 1);
 	result_finish(&r);
@@ -794,11 +753,11 @@ static void test_cancel(void **state)
 	struct event *t = evtimer_new(f->base, on_cancel_timer, &c);
 	struct timeval tv = {0, 50 * 1000};
 	evtimer_add(t, &tv);
-	assert_true(run_until(f, &c.fired, 2000));
+	assert_true(support_run_until(f->base, &c.fired, 2000));
 	event_free(t);
 	assert_int_equal(c.pending_after, 0);
 	assert_int_equal(http_pending(f->http), 0);
-	run_for(f, 200);
+	support_run_for(f->base, 200);
 	assert_int_equal(r.done_calls, 0);
 
 	/* The loop goes on serving. */
@@ -824,15 +783,14 @@ static void test_cancel_while_waiting_to_retry(void **state)
 	struct http_request *req = start(f, &o, &r);
 	/* Let the first 503 arrive and be taken in: the request now sits in its backoff. */
 	int64_t deadline = now_mono_ms() + 2000;
-	while (hit_count(f, "/always503") < 1 && now_mono_ms() < deadline) {
-		event_base_loop(f->base, EVLOOP_ONCE);
+	while (hit_count(f, "/always503") < 1 && support_turn(f->base, deadline)) {
 	}
 	assert_int_equal(hit_count(f, "/always503"), 1);
-	run_for(f, 30);
+	support_run_for(f->base, 30);
 	http_cancel(req);
 	assert_int_equal(http_pending(f->http), 0);
 	/* The retry timer is gone with it: no second request, no callback. */
-	run_for(f, 700);
+	support_run_for(f->base, 700);
 	assert_int_equal(hit_count(f, "/always503"), 1);
 	assert_int_equal(r.done_calls, 0);
 	result_finish(&r);
@@ -872,7 +830,7 @@ static void test_stream(void **state)
 	buf_finish(&want);
 	assert_int_equal(r.len, 0);
 	assert_string_equal(r.body, "");
-	run_for(f, 100);
+	support_run_for(f->base, 100);
 	assert_int_equal(r.done_calls, 1);
 	result_finish(&r);
 }
@@ -895,8 +853,8 @@ static void test_stream_stopped_by_chunk(void **state)
 	assert_int_equal(r.chunk_calls, 1);
 	assert_string_equal(r.chunks.data, stream_parts[0]);
 	/* Let the server write the rest into the closed connection: nothing more comes. */
-	assert_true(run_until(f, &f->stream.ended, 3000));
-	run_for(f, 100);
+	assert_true(support_run_until(f->base, &f->stream.ended, 3000));
+	support_run_for(f->base, 100);
 	assert_int_equal(r.chunk_calls, 1);
 	assert_int_equal(r.done_calls, 1);
 	assert_int_equal(hit_count(f, "/stream"), 1);
@@ -993,8 +951,7 @@ static void test_destroy_with_requests_running(void **state)
 	/* Wait until the stream is flowing and the 503 has put its request into backoff. */
 	int64_t deadline = now_mono_ms() + 3000;
 	while ((stream.chunk_calls < 1 || hit_count(f, "/always503") < 1) &&
-	       now_mono_ms() < deadline) {
-		event_base_loop(f->base, EVLOOP_ONCE);
+	       support_turn(f->base, deadline)) {
 	}
 	assert_true(stream.chunk_calls >= 1);
 	assert_int_equal(hit_count(f, "/hang"), 1);
@@ -1010,7 +967,7 @@ static void test_destroy_with_requests_running(void **state)
 
 	http_destroy(f->http);
 	f->http = NULL;
-	run_for(f, 500);
+	support_run_for(f->base, 500);
 	assert_int_equal(hang.done_calls, 0);
 	assert_int_equal(retrying.done_calls, 0);
 	assert_int_equal(bad.done_calls, 0);

@@ -12,13 +12,10 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -26,35 +23,12 @@
 #include "k8s.h"
 #include "k8s_detail.h"
 #include "k8s_logs.h"
+#include "support.h"
 #include "util.h"
 
 #define TOKEN "labdeck-test-token-0000"
 #define GRAFANA "grafana-6b9f8c7d5-zp4lm"
 #define GRAFANA_UID "1b2c3d4e-1111-4a5b-8c9d-000000000003"
-
-static char *fixture(const char *rel, size_t *len)
-{
-	const char *root = getenv("FIXTURES");
-	assert_non_null(root);
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/k8s/%s", root, rel);
-	FILE *fp = fopen(path, "rb");
-	if (!fp) {
-		fail_msg("cannot open %s", path);
-	}
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		buf_append(&b, chunk, got);
-	}
-	fclose(fp);
-	if (len) {
-		*len = b.len;
-	}
-	return buf_steal(&b);
-}
 
 static double at(const char *rfc3339)
 {
@@ -73,7 +47,7 @@ static void assert_contains(const char *s, const char *part)
 static void detail_ok(const char *rel, struct pod_detail *d)
 {
 	size_t len;
-	char *body = fixture(rel, &len);
+	char *body = support_fixture("k8s", rel, &len);
 	memset(d, 0, sizeof(*d));
 	struct err e;
 	if (!k8s_parse_pod_detail(body, len, d, &e)) {
@@ -212,7 +186,7 @@ static void test_pod_detail_refused(void **state)
 	struct pod_detail d = {0};
 	struct err e;
 	size_t len;
-	char *body = fixture("status_404.json", &len);
+	char *body = support_fixture("k8s", "status_404.json", &len);
 	assert_false(k8s_parse_pod_detail(body, len, &d, &e));
 	assert_int_equal(e.code, ERR_MALFORMED);
 	assert_contains(e.msg, "Status");
@@ -230,7 +204,7 @@ static void test_events(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = fixture("events_pod_lab.json", &len);
+	char *body = support_fixture("k8s", "events_pod_lab.json", &len);
 	struct pod_event *ev = NULL;
 	size_t n = 0;
 	struct err e;
@@ -278,7 +252,7 @@ static void test_events(void **state)
 	assert_true(k8s_parse_events(null_items, strlen(null_items), &ev, &n, &e));
 	assert_int_equal(n, 0);
 
-	body = fixture("status_403.json", &len);
+	body = support_fixture("k8s", "status_403.json", &len);
 	assert_false(k8s_parse_events(body, len, &ev, &n, &e));
 	assert_int_equal(e.code, ERR_MALFORMED);
 	free(body);
@@ -296,8 +270,7 @@ struct fixture {
 	struct event *tick;
 	struct evhttp *server;
 	int port;
-	char dir[64];
-	char kubeconfig[128];
+	char *kubeconfig; /* a temporary file */
 	struct config_kubernetes cfg;
 	struct http *http;
 	struct k8s *k;
@@ -332,7 +305,7 @@ static void reply(struct evhttp_request *req, int code, const char *reason, cons
 
 static void reply_fixture(struct evhttp_request *req, int code, const char *reason, const char *rel)
 {
-	char *body = fixture(rel, NULL);
+	char *body = support_fixture("k8s", rel, NULL);
 	reply(req, code, reason, "application/json", body);
 	free(body);
 }
@@ -402,62 +375,12 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 	}
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-#define WAIT_FOR(f, cond, ms)                                                                      \
-	do {                                                                                       \
-		int64_t deadline_ = now_mono_ms() + (ms);                                          \
-		while (!(cond) && now_mono_ms() < deadline_) {                                     \
-			event_base_loop((f)->base, EVLOOP_ONCE);                                   \
-		}                                                                                  \
-		if (!(cond)) {                                                                     \
-			fail_msg("line %d: not within %d ms: %s", __LINE__, (int)(ms), #cond);     \
-		}                                                                                  \
-	} while (0)
-
-static void run_for(struct fixture *f, int64_t ms)
-{
-	int64_t deadline = now_mono_ms() + ms;
-	while (now_mono_ms() < deadline) {
-		event_base_loop(f->base, EVLOOP_ONCE);
-	}
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	f->base = event_base_new();
-	f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
-	struct timeval tv = {0, 20 * 1000};
-	event_add(f->tick, &tv);
-	f->server = evhttp_new(f->base);
-	evhttp_set_gencb(f->server, on_server_request, f);
-	struct evhttp_bound_socket *bound =
-	        evhttp_bind_socket_with_handle(f->server, "127.0.0.1", 0);
-	assert_non_null(bound);
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	assert_int_equal(
-	        getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sa, &sl), 0);
-	f->port = ntohs(sa.sin_port);
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/labdeck-detail-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->kubeconfig, sizeof(f->kubeconfig), "%s/config", f->dir);
-	FILE *fp = fopen(f->kubeconfig, "w");
-	assert_non_null(fp);
-	fprintf(fp,
-	        "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-	        "clusters:\n- cluster:\n    server: http://127.0.0.1:%d\n  name: test\n"
-	        "contexts:\n- context:\n    cluster: test\n    user: test\n  name: test\n"
-	        "users:\n- name: test\n  user:\n    token: " TOKEN "\n",
-	        f->port);
-	fclose(fp);
+	f->base = support_base_new(&f->tick);
+	f->server = support_server_new(f->base, on_server_request, f, &f->port);
+	f->kubeconfig = support_kubeconfig_new(f->port, TOKEN);
 	f->cfg.configured = true;
 	f->cfg.kubeconfig = f->kubeconfig;
 	f->http = http_create(f->base);
@@ -473,13 +396,12 @@ static int teardown(void **state)
 	pod_detail_free(f->detail);
 	k8s_destroy(f->k);
 	http_destroy(f->http);
-	run_for(f, 50);
+	support_run_for(f->base, 50);
 	end_stream(f);
 	evhttp_free(f->server);
-	event_free(f->tick);
-	event_base_free(f->base);
+	support_base_free(f->base, f->tick);
 	unlink(f->kubeconfig);
-	rmdir(f->dir);
+	free(f->kubeconfig);
 	buf_finish(&f->lines);
 	free(f);
 	return 0;
@@ -497,7 +419,7 @@ static void test_fetch_detail(void **state)
 {
 	struct fixture *f = *state;
 	k8s_fetch_pod_detail(f->k, "monitoring", GRAFANA, on_detail, f);
-	WAIT_FOR(f, f->detail_calls == 1, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->detail_calls == 1, 5000);
 	struct pod_detail *d = f->detail;
 	assert_false(d->failed);
 	assert_false(d->events_failed);
@@ -515,7 +437,7 @@ static void test_fetch_detail(void **state)
 	for (size_t i = 0; i < d->n_events; i++) {
 		assert_string_equal(d->events[i].involved_uid, GRAFANA_UID);
 	}
-	run_for(f, 100);
+	support_run_for(f->base, 100);
 	assert_int_equal(f->detail_calls, 1);
 }
 
@@ -524,7 +446,7 @@ static void test_fetch_detail_events_forbidden(void **state)
 	struct fixture *f = *state;
 	f->events_mode = EVENTS_403;
 	k8s_fetch_pod_detail(f->k, "monitoring", GRAFANA, on_detail, f);
-	WAIT_FOR(f, f->detail_calls == 1, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->detail_calls == 1, 5000);
 	/* The pod is shown; why its events are not is said. */
 	assert_false(f->detail->failed);
 	assert_int_equal(f->detail->n_containers, 3);
@@ -540,7 +462,7 @@ static void test_fetch_detail_not_found(void **state)
 {
 	struct fixture *f = *state;
 	k8s_fetch_pod_detail(f->k, "monitoring", "gone-pod", on_detail, f);
-	WAIT_FOR(f, f->detail_calls == 1, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->detail_calls == 1, 5000);
 	assert_true(f->detail->failed);
 	assert_int_equal(f->detail->err.code, ERR_NOT_FOUND);
 	assert_int_equal(f->detail->err.http_status, 404);
@@ -554,7 +476,7 @@ static void test_fetch_detail_cancel(void **state)
 	struct fixture *f = *state;
 	struct k8s_detail *h = k8s_fetch_pod_detail(f->k, "monitoring", GRAFANA, on_detail, f);
 	k8s_detail_cancel(h);
-	run_for(f, 200);
+	support_run_for(f->base, 200);
 	assert_int_equal(f->detail_calls, 0);
 	assert_int_equal(http_pending(f->http), 0);
 	k8s_detail_cancel(NULL);
@@ -589,23 +511,23 @@ static void test_logs_follow_and_cancel(void **state)
 {
 	struct fixture *f = *state;
 	f->logs = k8s_follow_logs(f->k, "web", "nginx", NULL, 100, true, on_line, on_log_done, f);
-	WAIT_FOR(f, f->log_stream != NULL, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->log_stream != NULL, 5000);
 	assert_string_equal(f->last_log_uri,
 	                    "/api/v1/namespaces/web/pods/nginx/log?follow=true&tailLines=100");
 	/* Lines cut anywhere, a Hangul character cut in two. */
 	send_chunk(f, "GET / 200\nGET /health");
-	WAIT_FOR(f, f->n_lines == 1, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->n_lines == 1, 3000);
 	send_chunk(f, "z 200\r\n요청 \xEC\x99");
 	send_chunk(f, "\x84\xEB\xA3\x8C\n");
-	WAIT_FOR(f, f->n_lines == 3, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->n_lines == 3, 3000);
 	assert_string_equal(f->lines.data, "GET / 200|GET /healthz 200|요청 완료|");
 	/* The stream stalls: cancelling stops it at once, with no callback. */
-	run_for(f, 100);
+	support_run_for(f->base, 100);
 	assert_int_equal(http_pending(f->http), 1);
 	k8s_logs_cancel(f->logs);
 	f->logs = NULL;
 	assert_int_equal(http_pending(f->http), 0);
-	run_for(f, 100);
+	support_run_for(f->base, 100);
 	assert_int_equal(f->done_calls, 0);
 	assert_int_equal(f->n_lines, 3);
 }
@@ -614,7 +536,7 @@ static void test_logs_read_once(void **state)
 {
 	struct fixture *f = *state;
 	f->logs = k8s_follow_logs(f->k, "web", "nginx", NULL, -1, false, on_line, on_log_done, f);
-	WAIT_FOR(f, f->done_calls == 1, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->done_calls == 1, 5000);
 	assert_true(f->done_ok);
 	assert_string_equal(f->last_log_uri, "/api/v1/namespaces/web/pods/nginx/log");
 	/* The empty line is kept; the last line has no newline and still comes. */
@@ -628,10 +550,10 @@ static void test_logs_followed_stream_ends(void **state)
 {
 	struct fixture *f = *state;
 	f->logs = k8s_follow_logs(f->k, "web", "nginx", NULL, 10, true, on_line, on_log_done, f);
-	WAIT_FOR(f, f->log_stream != NULL, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->log_stream != NULL, 5000);
 	send_chunk(f, "one\ntwo");
 	end_stream(f); /* the container stopped */
-	WAIT_FOR(f, f->done_calls == 1, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->done_calls == 1, 3000);
 	assert_true(f->done_ok);
 	assert_string_equal(f->lines.data, "one|two|");
 }
@@ -641,7 +563,7 @@ static void test_logs_container_required(void **state)
 {
 	struct fixture *f = *state;
 	f->logs = k8s_follow_logs(f->k, "web", "web-1", NULL, 100, true, on_line, on_log_done, f);
-	WAIT_FOR(f, f->done_calls == 1, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->done_calls == 1, 5000);
 	assert_false(f->done_ok);
 	assert_int_equal(f->done_err.code, ERR_REJECTED);
 	assert_int_equal(f->done_err.http_status, 400);
@@ -652,7 +574,7 @@ static void test_logs_container_required(void **state)
 	/* Named, it works. */
 	f->done_calls = 0;
 	f->logs = k8s_follow_logs(f->k, "web", "web-1", "app", 5, false, on_line, on_log_done, f);
-	WAIT_FOR(f, f->done_calls == 1, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->done_calls == 1, 5000);
 	assert_true(f->done_ok);
 	assert_string_equal(f->last_log_uri,
 	                    "/api/v1/namespaces/web/pods/web-1/log?tailLines=5&container=app");
@@ -663,7 +585,7 @@ static void test_logs_not_found(void **state)
 {
 	struct fixture *f = *state;
 	f->logs = k8s_follow_logs(f->k, "web", "nope", NULL, 100, true, on_line, on_log_done, f);
-	WAIT_FOR(f, f->done_calls == 1, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->done_calls == 1, 5000);
 	assert_int_equal(f->done_err.code, ERR_NOT_FOUND);
 	assert_contains(f->done_err.msg, "(pod logs)");
 }
@@ -674,10 +596,10 @@ static void test_logs_cancel_from_line(void **state)
 	struct fixture *f = *state;
 	f->cancel_at_line = 2;
 	f->logs = k8s_follow_logs(f->k, "web", "nginx", NULL, 100, true, on_line, on_log_done, f);
-	WAIT_FOR(f, f->log_stream != NULL, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->log_stream != NULL, 5000);
 	send_chunk(f, "a\nb\nc\nd\n");
-	WAIT_FOR(f, f->n_lines >= 2 && http_pending(f->http) == 0, 3000);
-	run_for(f, 100);
+	SUPPORT_WAIT_FOR(f->base, f->n_lines >= 2 && http_pending(f->http) == 0, 3000);
+	support_run_for(f->base, 100);
 	assert_int_equal(f->n_lines, 2);
 	assert_string_equal(f->lines.data, "a|b|");
 	assert_int_equal(f->done_calls, 0);

@@ -12,31 +12,10 @@
 #include <cmocka.h>
 
 #include "k8s_parse.h"
+#include "support.h"
 #include "util.h"
 
 #define NOW 1714557600.0 /* 2024-05-01T10:00:00Z */
-
-static char *fixture(const char *rel, size_t *len)
-{
-	const char *root = getenv("FIXTURES");
-	assert_non_null(root);
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/k8s/%s", root, rel);
-	FILE *fp = fopen(path, "rb");
-	if (!fp) {
-		fail_msg("cannot open %s", path);
-	}
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		buf_append(&b, chunk, got);
-	}
-	fclose(fp);
-	*len = b.len;
-	return buf_steal(&b);
-}
 
 static void assert_str_or_null(const char *got, const char *want)
 {
@@ -55,7 +34,7 @@ static void assert_str_or_null(const char *got, const char *want)
 static void nodes_ok(const char *rel, struct node_list *l, struct k8s_node_extra **x)
 {
 	size_t len;
-	char *body = fixture(rel, &len);
+	char *body = support_fixture("k8s", rel, &len);
 	struct err err = {0};
 	if (!k8s_parse_nodes(body, len, NOW, l, x, &err)) {
 		fail_msg("%s: %s", rel, err.msg);
@@ -229,11 +208,11 @@ static void test_nodes_malformed(void **state)
 	nodes_err("{\"kind\":\"NodeList\"}", "node list: no items array");
 	nodes_err("{\"kind\":\"NodeList\",\"items\":{}}", "node list: items is not an array");
 	size_t len;
-	char *body = fixture("status_403.json", &len);
+	char *body = support_fixture("k8s", "status_403.json", &len);
 	nodes_err(body, "node list: expected a NodeList, got a Status: pods is forbidden");
 	free(body);
 	/* A cut-off answer says where it stopped. */
-	body = fixture("nodelist.json", &len);
+	body = support_fixture("k8s", "nodelist.json", &len);
 	struct node_list l = {0};
 	struct err err = {0};
 	assert_false(k8s_parse_nodes(body, 1000, NOW, &l, NULL, &err));
@@ -248,7 +227,7 @@ static void test_node_metrics(void **state)
 {
 	(void)state;
 	size_t len, n = 99;
-	char *body = fixture("metrics_nodes.json", &len);
+	char *body = support_fixture("k8s", "metrics_nodes.json", &len);
 	struct k8s_node_usage *u = NULL;
 	struct err err = {0};
 	assert_true(k8s_parse_node_metrics(body, len, &u, &n, &err));
@@ -259,7 +238,7 @@ static void test_node_metrics(void **state)
 	assert_int_equal(u[0].mem, 1597272LL * 1024);
 	k8s_node_usage_free(u, n);
 
-	body = fixture("metrics_nodes_lab.json", &len);
+	body = support_fixture("k8s", "metrics_nodes_lab.json", &len);
 	assert_true(k8s_parse_node_metrics(body, len, &u, &n, &err));
 	free(body);
 	assert_int_equal(n, 3);
@@ -290,7 +269,7 @@ static void test_node_metrics(void **state)
 	assert_null(u);
 	k8s_node_usage_free(u, n);
 
-	body = fixture("status_404.json", &len);
+	body = support_fixture("k8s", "status_404.json", &len);
 	n = 5;
 	assert_false(k8s_parse_node_metrics(body, len, &u, &n, &err));
 	assert_int_equal(err.code, ERR_MALFORMED);
@@ -309,7 +288,7 @@ static void test_node_metrics(void **state)
 static void pods_ok(const char *rel, struct pod_list *l, char **cont)
 {
 	size_t len;
-	char *body = fixture(rel, &len);
+	char *body = support_fixture("k8s", rel, &len);
 	struct err err = {0};
 	if (!k8s_parse_pod_table(body, len, l, cont, &err)) {
 		fail_msg("%s: %s", rel, err.msg);
@@ -559,7 +538,7 @@ static void test_pods_malformed(void **state)
 static void status_ok(const char *rel, const char *reason, long code, const char *msg_prefix)
 {
 	size_t len;
-	char *body = fixture(rel, &len);
+	char *body = support_fixture("k8s", rel, &len);
 	struct k8s_status st;
 	assert_true(k8s_parse_status(body, len, &st));
 	free(body);
@@ -590,7 +569,7 @@ static void test_status(void **state)
 	k8s_status_finish(&st);
 
 	size_t len;
-	char *body = fixture("nodelist.json", &len);
+	char *body = support_fixture("k8s", "nodelist.json", &len);
 	assert_false(k8s_parse_status(body, len, &st));
 	assert_null(st.reason);
 	free(body);
@@ -632,7 +611,7 @@ static void test_truncated_inputs(void **state)
 	};
 	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
 		size_t len;
-		char *body = fixture(files[f], &len);
+		char *body = support_fixture("k8s", files[f], &len);
 		size_t step = len / 200 + 1;
 		for (size_t n = 0; n <= len; n += (n + step > len && n != len) ? len - n : step) {
 			struct err err = {0};

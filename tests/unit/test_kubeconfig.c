@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "kubeconfig.h"
+#include "support.h"
 #include "util.h"
 
 #define CA_DATA_PEM                                                                                \
@@ -33,24 +34,6 @@ static const char *fx(const char *rel)
 	char *b = bufs[next++ % 4];
 	snprintf(b, sizeof(bufs[0]), "%s/%s", root, rel);
 	return b;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	assert_non_null(fp);
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		buf_append(&b, chunk, got);
-	}
-	fclose(fp);
-	if (len) {
-		*len = b.len;
-	}
-	return buf_steal(&b);
 }
 
 static void load_ok(const char *rel, const char *context, struct kube_target *t)
@@ -107,9 +90,9 @@ static void test_files_relative_to_kubeconfig(void **state)
 	struct kube_target t;
 	load_ok("k8s/kubeconfig_lab.yaml", "lab-files", &t);
 	assert_string_equal(t.server, "https://10.0.0.10:6443");
-	char *ca = slurp(fx("k8s/pki/ca.pem"), NULL);
-	char *crt = slurp(fx("k8s/pki/client.crt"), NULL);
-	char *key = slurp(fx("k8s/pki/client.key"), NULL);
+	char *ca = support_read_file(fx("k8s/pki/ca.pem"), NULL);
+	char *crt = support_read_file(fx("k8s/pki/client.crt"), NULL);
+	char *key = support_read_file(fx("k8s/pki/client.key"), NULL);
 	assert_string_equal(t.ca_pem, ca);
 	assert_string_equal(t.client_cert_pem, crt);
 	assert_string_equal(t.client_key_pem, key);
@@ -291,7 +274,7 @@ static void test_merge_first_wins(void **state)
 	assert_true(kubeconfig_load(paths, "b-ctx", &t, &err));
 	assert_string_equal(t.server, "https://b-only.example:6443");
 	assert_string_equal(t.token, "token-from-b-user");
-	char *ca = slurp(fx("k8s/merge/sub/ca-b.pem"), NULL);
+	char *ca = support_read_file(fx("k8s/merge/sub/ca-b.pem"), NULL);
 	assert_string_equal(t.ca_pem, ca);
 	free(ca);
 	assert_string_equal(t.path, fx("k8s/merge/sub/b.yaml"));
@@ -466,7 +449,7 @@ static void test_odd_shapes(void **state)
 static void cred_ok(const char *rel, char **token, char **cert, char **key, double *expiry)
 {
 	size_t len;
-	char *body = slurp(fx(rel), &len);
+	char *body = support_read_file(fx(rel), &len);
 	struct err err = {0};
 	if (!kube_exec_parse_credential(body, len, token, cert, key, expiry, &err)) {
 		fail_msg("%s: %s", rel, err.msg);
@@ -528,7 +511,7 @@ static void test_exec_credential_errors(void **state)
 {
 	(void)state;
 	size_t len;
-	char *empty = slurp(fx("k8s/exec_credential_empty.json"), &len);
+	char *empty = support_read_file(fx("k8s/exec_credential_empty.json"), &len);
 	cred_err(empty, ERR_AUTH, "exec plugin returned no token or client certificate");
 	free(empty);
 	cred_err("{}", ERR_AUTH, "exec plugin returned no token or client certificate");

@@ -15,14 +15,11 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -31,39 +28,16 @@
 #include "k8s.h"
 #include "k8s_parse.h"
 #include "pod_store.h"
+#include "support.h"
 #include "util.h"
 
 #define TOKEN "labdeck-test-token-0000"
 #define N_LAB_LINES 5
 
-static char *fixture(const char *rel, size_t *len)
-{
-	const char *root = getenv("FIXTURES");
-	assert_non_null(root);
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/k8s/%s", root, rel);
-	FILE *fp = fopen(path, "rb");
-	if (!fp) {
-		fail_msg("cannot open %s", path);
-	}
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		buf_append(&b, chunk, got);
-	}
-	fclose(fp);
-	if (len) {
-		*len = b.len;
-	}
-	return buf_steal(&b);
-}
-
 /* fixture_lines splits an .ndjson fixture into its lines (without '\n'); returns how many. */
 static size_t fixture_lines(const char *rel, char **lines, size_t max)
 {
-	char *text = fixture(rel, NULL);
+	char *text = support_fixture("k8s", rel, NULL);
 	size_t n = 0;
 	char *save = NULL;
 	for (char *l = strtok_r(text, "\n", &save); l && n < max; l = strtok_r(NULL, "\n", &save)) {
@@ -242,7 +216,7 @@ static void test_watch_events_real(void **state)
 	free_lines(lines, n);
 
 	size_t len;
-	char *body = fixture("status_410_watch_error.json", &len);
+	char *body = support_fixture("k8s", "status_410_watch_error.json", &len);
 	struct err e;
 	assert_true(k8s_parse_watch_event(body, len, &ev, &e));
 	assert_int_equal(ev.type, K8S_WATCH_EXPIRED);
@@ -351,7 +325,7 @@ static void test_list_resource_version(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = fixture("podlist_table_store_page1.json", &len);
+	char *body = support_fixture("k8s", "podlist_table_store_page1.json", &len);
 	struct pod_list l = {0};
 	char *cont = NULL, *rv = NULL;
 	struct err e;
@@ -372,7 +346,7 @@ static void test_list_resource_version(void **state)
 	free(body);
 
 	/* A plain PodList (a server that ignores the Table request) has one too. */
-	body = fixture("podlist_paginated.json", &len);
+	body = support_fixture("k8s", "podlist_paginated.json", &len);
 	assert_true(k8s_parse_pod_page(body, len, &l, &cont, &rv, &e));
 	assert_non_null(rv);
 	free(cont);
@@ -391,8 +365,7 @@ struct fixture {
 	struct event *tick;
 	struct evhttp *server;
 	int port;
-	char dir[64];
-	char kubeconfig[128];
+	char *kubeconfig; /* a temporary file */
 	struct config_kubernetes cfg;
 	struct http *http;
 	struct k8s *k;
@@ -427,7 +400,7 @@ static void reply(struct evhttp_request *req, int code, const char *reason, cons
 
 static void reply_fixture(struct evhttp_request *req, const char *rel)
 {
-	char *body = fixture(rel, NULL);
+	char *body = support_fixture("k8s", rel, NULL);
 	reply(req, 200, "OK", body);
 	free(body);
 }
@@ -519,82 +492,18 @@ static void send_line(struct fixture *f, const char *line)
 	evbuffer_free(b);
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
 static void on_changed(void *ud)
 {
 	struct fixture *f = ud;
 	f->changed_calls++;
 }
 
-/* WAIT_FOR turns the loop until cond holds, failing the test after ms. */
-#define WAIT_FOR(f, cond, ms)                                                                      \
-	do {                                                                                       \
-		int64_t deadline_ = now_mono_ms() + (ms);                                          \
-		while (!(cond) && now_mono_ms() < deadline_) {                                     \
-			event_base_loop((f)->base, EVLOOP_ONCE);                                   \
-		}                                                                                  \
-		if (!(cond)) {                                                                     \
-			fail_msg("line %d: not within %d ms: %s", __LINE__, (int)(ms), #cond);     \
-		}                                                                                  \
-	} while (0)
-
-static void run_for(struct fixture *f, int64_t ms)
-{
-	int64_t deadline = now_mono_ms() + ms;
-	while (now_mono_ms() < deadline) {
-		event_base_loop(f->base, EVLOOP_ONCE);
-	}
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	f->base = event_base_new();
-	f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
-	struct timeval tv = {0, 20 * 1000};
-	event_add(f->tick, &tv);
-
-	f->server = evhttp_new(f->base);
-	evhttp_set_gencb(f->server, on_server_request, f);
-	struct evhttp_bound_socket *bound =
-	        evhttp_bind_socket_with_handle(f->server, "127.0.0.1", 0);
-	assert_non_null(bound);
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	assert_int_equal(
-	        getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sa, &sl), 0);
-	f->port = ntohs(sa.sin_port);
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/labdeck-podstore-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->kubeconfig, sizeof(f->kubeconfig), "%s/config", f->dir);
-	FILE *fp = fopen(f->kubeconfig, "w");
-	assert_non_null(fp);
-	fprintf(fp,
-	        "apiVersion: v1\n"
-	        "kind: Config\n"
-	        "current-context: test\n"
-	        "clusters:\n"
-	        "- cluster:\n"
-	        "    server: http://127.0.0.1:%d\n"
-	        "  name: test\n"
-	        "contexts:\n"
-	        "- context:\n"
-	        "    cluster: test\n"
-	        "    user: test\n"
-	        "  name: test\n"
-	        "users:\n"
-	        "- name: test\n"
-	        "  user:\n"
-	        "    token: " TOKEN "\n",
-	        f->port);
-	fclose(fp);
+	f->base = support_base_new(&f->tick);
+	f->server = support_server_new(f->base, on_server_request, f, &f->port);
+	f->kubeconfig = support_kubeconfig_new(f->port, TOKEN);
 	f->cfg.configured = true;
 	f->cfg.kubeconfig = f->kubeconfig;
 	f->http = http_create(f->base);
@@ -611,13 +520,12 @@ static int teardown(void **state)
 	pod_store_destroy(f->store);
 	k8s_destroy(f->k);
 	http_destroy(f->http);
-	run_for(f, 50); /* let the server see the clients go */
+	support_run_for(f->base, 50); /* let the server see the clients go */
 	end_watch(f);
 	evhttp_free(f->server);
-	event_free(f->tick);
-	event_base_free(f->base);
+	support_base_free(f->base, f->tick);
 	unlink(f->kubeconfig);
-	rmdir(f->dir);
+	free(f->kubeconfig);
 	free_lines(f->lab, N_LAB_LINES);
 	free(f->list_body);
 	free(f);
@@ -652,7 +560,7 @@ static void start_store(struct fixture *f)
 {
 	f->store = pod_store_create(f->base, f->k, NULL, on_changed, f);
 	assert_int_equal(health_state(f), HEALTH_CONNECTING);
-	WAIT_FOR(f, n_pods(f) == 4 && f->watch != NULL, 5000);
+	SUPPORT_WAIT_FOR(f->base, n_pods(f) == 4 && f->watch != NULL, 5000);
 	assert_int_equal(health_state(f), HEALTH_OK);
 }
 
@@ -684,12 +592,12 @@ static void test_store_list_watch_relist(void **state)
 	                                       "resourceVersion=446677&timeoutSeconds=300");
 	assert_false(f->bad_auth);
 	assert_string_equal(f->last_auth, "Bearer " TOKEN);
-	WAIT_FOR(f, f->changed_calls > 0, 1000);
+	SUPPORT_WAIT_FOR(f->base, f->changed_calls > 0, 1000);
 
 	/* ADDED */
 	uint64_t gen = pod_store_generation(f->store);
 	send_line(f, f->lab[0]);
-	WAIT_FOR(f, pod(f, "web", "nginx-7c5ddbdf54-8xk2p") != NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base, pod(f, "web", "nginx-7c5ddbdf54-8xk2p") != NULL, 3000);
 	const struct pod_row *r = pod(f, "web", "nginx-7c5ddbdf54-8xk2p");
 	assert_string_equal(r->phase, "Running");
 	assert_string_equal(r->ready, "1/1");
@@ -702,31 +610,31 @@ static void test_store_list_watch_relist(void **state)
 	/* MODIFIED: the row changes in place. */
 	int calls = f->changed_calls;
 	send_line(f, f->lab[1]);
-	WAIT_FOR(f, str_eq(rv(f), "446701"), 3000);
+	SUPPORT_WAIT_FOR(f->base, str_eq(rv(f), "446701"), 3000);
 	r = pod(f, "monitoring", "grafana-6b9f8c7d5-zp4lm");
 	assert_string_equal(r->phase, "CrashLoopBackOff");
 	assert_int_equal(r->restarts, 28); /* 27 in the list */
 	assert_string_equal(r->ready, "1/2");
 	assert_int_equal(n_pods(f), 5);
 	assert_string_equal(rv(f), "446701");
-	WAIT_FOR(f, f->changed_calls > calls, 1000);
+	SUPPORT_WAIT_FOR(f->base, f->changed_calls > calls, 1000);
 
 	/* DELETED */
 	send_line(f, f->lab[2]);
-	WAIT_FOR(f, pod(f, "ops", "backup-28573920-abcde") == NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base, pod(f, "ops", "backup-28573920-abcde") == NULL, 3000);
 	assert_int_equal(n_pods(f), 4);
 	assert_string_equal(rv(f), "446702");
 
 	/* BOOKMARK: only the resourceVersion moves. */
 	gen = pod_store_generation(f->store);
 	send_line(f, f->lab[3]);
-	WAIT_FOR(f, str_eq(rv(f), "446800"), 3000);
+	SUPPORT_WAIT_FOR(f->base, str_eq(rv(f), "446800"), 3000);
 	assert_int_equal(pod_store_generation(f->store), gen);
 	assert_int_equal(n_pods(f), 4);
 
 	/* The watch times out (timeoutSeconds): it resumes at once from the bookmark, no list. */
 	end_watch(f);
-	WAIT_FOR(f, f->watches == 2 && f->watch != NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->watches == 2 && f->watch != NULL, 3000);
 	assert_contains(f->last_watch_uri, "&resourceVersion=446800&");
 	assert_int_equal(f->lists, 1);
 	assert_int_equal(health_state(f), HEALTH_OK);
@@ -735,7 +643,8 @@ static void test_store_list_watch_relist(void **state)
 	f->list_mode = LIST_RELIST;
 	send_line(f, f->lab[4]);
 	end_watch(f);
-	WAIT_FOR(f, f->lists == 2 && str_eq(rv(f), "447200") && f->watch != NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->lists == 2 && str_eq(rv(f), "447200") && f->watch != NULL,
+	                 3000);
 	assert_int_equal(n_pods(f), 4);
 	assert_null(pod(f, "ops", "backup-28573920-abcde"));
 	assert_non_null(pod(f, "web", "nginx-7c5ddbdf54-8xk2p"));
@@ -746,7 +655,7 @@ static void test_store_list_watch_relist(void **state)
 	assert_int_equal(health_state(f), HEALTH_OK);
 
 	/* Nothing more happens on its own: no extra lists. */
-	run_for(f, 300);
+	support_run_for(f->base, 300);
 	assert_int_equal(f->lists, 2);
 	assert_int_equal(f->watches, 3);
 }
@@ -757,11 +666,11 @@ static void test_store_503_keeps_data_and_retries(void **state)
 	struct fixture *f = *state;
 	start_store(f);
 	send_line(f, f->lab[0]);
-	WAIT_FOR(f, n_pods(f) == 5, 3000);
+	SUPPORT_WAIT_FOR(f->base, n_pods(f) == 5, 3000);
 
 	f->watch_mode = WATCH_503;
 	end_watch(f);
-	WAIT_FOR(f, health_state(f) == HEALTH_FAILING, 3000);
+	SUPPORT_WAIT_FOR(f->base, health_state(f) == HEALTH_FAILING, 3000);
 	int64_t failed_at = f->watch_at_ms;
 	assert_int_equal(f->watches, 2);
 	const struct health *h = pod_store_health(f->store);
@@ -777,21 +686,21 @@ static void test_store_503_keeps_data_and_retries(void **state)
 	assert_non_null(pod(f, "web", "nginx-7c5ddbdf54-8xk2p"));
 
 	/* A second try comes after about a second (1 s ± 20 %), not at once. */
-	WAIT_FOR(f, f->watches == 3, 4000);
+	SUPPORT_WAIT_FOR(f->base, f->watches == 3, 4000);
 	int64_t gap = f->watch_at_ms - failed_at;
 	if (gap < 750) {
 		fail_msg("retried after %lld ms, before the backoff", (long long)gap);
 	}
-	WAIT_FOR(f, pod_store_health(f->store)->failures == 2, 2000);
+	SUPPORT_WAIT_FOR(f->base, pod_store_health(f->store)->failures == 2, 2000);
 	assert_contains(f->last_watch_uri, "&resourceVersion=446700&");
 
 	/* The server is back: the next try resumes the watch (no list), and an event makes it ok.
 	 */
 	f->watch_mode = WATCH_STREAM;
-	WAIT_FOR(f, f->watch != NULL, 5000);
+	SUPPORT_WAIT_FOR(f->base, f->watch != NULL, 5000);
 	assert_contains(f->last_watch_uri, "&resourceVersion=446700&");
 	send_line(f, f->lab[3]);
-	WAIT_FOR(f, health_state(f) == HEALTH_OK, 3000);
+	SUPPORT_WAIT_FOR(f->base, health_state(f) == HEALTH_OK, 3000);
 	assert_int_equal(pod_store_health(f->store)->failures, 0);
 	assert_int_equal(f->lists, 1);
 	assert_int_equal(n_pods(f), 5);
@@ -805,15 +714,15 @@ static void test_store_list_503(void **state)
 	struct fixture *f = *state;
 	f->list_mode = LIST_503;
 	f->store = pod_store_create(f->base, f->k, NULL, on_changed, f);
-	WAIT_FOR(f, health_state(f) == HEALTH_FAILING, 8000);
+	SUPPORT_WAIT_FOR(f->base, health_state(f) == HEALTH_FAILING, 8000);
 	assert_int_equal(n_pods(f), 0);
 	assert_null(pod_store_resource_version(f->store));
 	assert_int_equal(f->watches, 0);
 	int lists = f->lists;
 	f->list_mode = LIST_PAGED;
-	WAIT_FOR(f, n_pods(f) == 4 && health_state(f) == HEALTH_OK, 8000);
+	SUPPORT_WAIT_FOR(f->base, n_pods(f) == 4 && health_state(f) == HEALTH_OK, 8000);
 	assert_true(f->lists > lists);
-	WAIT_FOR(f, f->watch != NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->watch != NULL, 3000);
 }
 
 /* A watch refused with HTTP 410 (not an ERROR event) also lists again. */
@@ -824,7 +733,7 @@ static void test_store_watch_http_410(void **state)
 	f->watch_mode = WATCH_410;
 	f->list_mode = LIST_RELIST;
 	end_watch(f);
-	WAIT_FOR(f, f->lists == 2 && str_eq(rv(f), "447200"), 3000);
+	SUPPORT_WAIT_FOR(f->base, f->lists == 2 && str_eq(rv(f), "447200"), 3000);
 	f->watch_mode = WATCH_STREAM;
 	assert_int_equal(n_pods(f), 4);
 	assert_non_null(pod(f, "web", "nginx-7c5ddbdf54-8xk2p"));
@@ -836,12 +745,12 @@ static void test_store_garbage_relists(void **state)
 	struct fixture *f = *state;
 	start_store(f);
 	send_line(f, "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"na");
-	WAIT_FOR(f, health_state(f) == HEALTH_FAILING, 3000);
+	SUPPORT_WAIT_FOR(f->base, health_state(f) == HEALTH_FAILING, 3000);
 	assert_int_equal(pod_store_health(f->store)->last_err.code, ERR_MALFORMED);
 	assert_contains(pod_store_health(f->store)->last_err.msg, "malformed pod watch event");
 	assert_int_equal(n_pods(f), 4);
 	f->list_mode = LIST_RELIST;
-	WAIT_FOR(f, f->lists == 2 && health_state(f) == HEALTH_OK, 4000);
+	SUPPORT_WAIT_FOR(f->base, f->lists == 2 && health_state(f) == HEALTH_OK, 4000);
 	assert_string_equal(rv(f), "447200");
 }
 
@@ -850,7 +759,7 @@ static void test_store_namespace_and_refresh(void **state)
 	struct fixture *f = *state;
 	start_store(f);
 	assert_null(pod_store_namespace(f->store));
-	char *relist = fixture("podlist_table_store_relist.json", NULL);
+	char *relist = support_fixture("k8s", "podlist_table_store_relist.json", NULL);
 	f->list_body = relist;
 	f->list_mode = LIST_BODY;
 
@@ -861,7 +770,9 @@ static void test_store_namespace_and_refresh(void **state)
 	assert_true(pod_store_generation(f->store) > gen);
 	assert_int_equal(health_state(f), HEALTH_CONNECTING);
 	assert_string_equal(pod_store_namespace(f->store), "monitoring");
-	WAIT_FOR(f, f->lists == 2 && n_pods(f) == 4 && f->watches == 2 && f->watch != NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base,
+	                 f->lists == 2 && n_pods(f) == 4 && f->watches == 2 && f->watch != NULL,
+	                 3000);
 	assert_string_equal(f->last_list_uri, "/api/v1/namespaces/monitoring/pods?limit=500");
 	assert_string_equal(f->last_watch_uri,
 	                    "/api/v1/namespaces/monitoring/pods?watch=1&allowWatchBookmarks=true&"
@@ -870,12 +781,12 @@ static void test_store_namespace_and_refresh(void **state)
 	/* Refresh: listed again, the rows kept meanwhile. */
 	pod_store_refresh(f->store);
 	assert_int_equal(n_pods(f), 4);
-	WAIT_FOR(f, f->lists == 3 && f->watches == 3 && f->watch != NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->lists == 3 && f->watches == 3 && f->watch != NULL, 3000);
 	assert_int_equal(n_pods(f), 4);
 
 	/* Back to all namespaces. */
 	pod_store_set_namespace(f->store, NULL);
-	WAIT_FOR(f, f->lists == 4 && f->watches == 4 && f->watch != NULL, 3000);
+	SUPPORT_WAIT_FOR(f->base, f->lists == 4 && f->watches == 4 && f->watch != NULL, 3000);
 	assert_contains(f->last_list_uri, "/api/v1/pods?");
 }
 
@@ -892,8 +803,8 @@ static void test_store_destroy_from_callback(void **state)
 {
 	struct fixture *f = *state;
 	f->store = pod_store_create(f->base, f->k, NULL, destroy_on_change, f);
-	WAIT_FOR(f, f->store == NULL, 5000);
-	run_for(f, 100);
+	SUPPORT_WAIT_FOR(f->base, f->store == NULL, 5000);
+	support_run_for(f->base, 100);
 	assert_int_equal(f->changed_calls, 1);
 }
 
@@ -922,7 +833,7 @@ static void test_store_many_pods(void **state)
 	f->list_body = buf_steal(&b);
 	f->list_mode = LIST_BODY;
 	f->store = pod_store_create(f->base, f->k, NULL, on_changed, f);
-	WAIT_FOR(f, n_pods(f) == MANY && f->watch != NULL, 10000);
+	SUPPORT_WAIT_FOR(f->base, n_pods(f) == MANY && f->watch != NULL, 10000);
 
 	/* Every third pod deleted, every other one restarted, and new ones added. */
 	buf_init(&b);
@@ -950,7 +861,7 @@ static void test_store_many_pods(void **state)
 	evhttp_send_reply_chunk(f->watch, eb);
 	evbuffer_free(eb);
 	buf_finish(&b);
-	WAIT_FOR(f, str_eq(rv(f), "9100"), 20000);
+	SUPPORT_WAIT_FOR(f->base, str_eq(rv(f), "9100"), 20000);
 	int64_t took = now_mono_ms() - t0;
 	print_message("      %d events applied in %lld ms\n", MANY + 100, (long long)took);
 

@@ -14,36 +14,11 @@
 #include "err.h"
 #include "model.h"
 #include "pve_parse.h"
+#include "support.h"
 #include "util.h"
 
 /* cmocka 1.1 has no assert_double_equal */
 #define assert_near(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))
-
-/* Reads $FIXTURES/proxmox/name into an exactly sized heap buffer (no terminator), so ASan sees
- * any read past len. */
-static char *load_fixture(const char *name, size_t *len)
-{
-	const char *dir = getenv("FIXTURES");
-	char *path = xasprintf("%s/proxmox/%s", dir ? dir : "tests/fixtures", name);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fail_msg("cannot open fixture %s", path);
-	}
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		buf_append(&b, chunk, n);
-	}
-	fclose(f);
-	free(path);
-	char *exact = xmalloc(b.len);
-	memcpy(exact, b.data, b.len);
-	*len = b.len;
-	buf_finish(&b);
-	return exact;
-}
 
 /* An inline body, likewise without a terminator. */
 static char *body_of(const char *s, size_t *len)
@@ -80,7 +55,7 @@ static void test_cluster_resources_real(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = load_fixture("cluster_resources.json", &len);
+	char *body = support_fixture_exact("proxmox", "cluster_resources.json", &len);
 	struct node_list nodes = {0};
 	struct guest_list guests = {0};
 	struct err err = {0};
@@ -131,7 +106,7 @@ static void test_cluster_resources_homelab(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = load_fixture("cluster_resources_homelab.json", &len);
+	char *body = support_fixture_exact("proxmox", "cluster_resources_homelab.json", &len);
 	struct node_list nodes = {0};
 	struct guest_list guests = {0};
 	struct err err = {0};
@@ -198,7 +173,7 @@ static void test_cluster_resources_one_list(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = load_fixture("cluster_resources_homelab.json", &len);
+	char *body = support_fixture_exact("proxmox", "cluster_resources_homelab.json", &len);
 	struct node_list nodes = {0};
 	struct guest_list guests = {0};
 	assert_true(pve_parse_cluster_resources(body, len, &nodes, NULL, NULL));
@@ -257,7 +232,7 @@ static void test_node_status_fills_unknowns(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = load_fixture("node_status.json", &len);
+	char *body = support_fixture_exact("proxmox", "node_status.json", &len);
 	struct node_list nodes = {0};
 	struct node_row *r = node_list_push(&nodes);
 	struct err err = {0};
@@ -365,7 +340,7 @@ static void test_guest_config_fixture_order(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = load_fixture("qemu_config_gpu.json", &len);
+	char *body = support_fixture_exact("proxmox", "qemu_config_gpu.json", &len);
 	struct guest_list l = {0};
 	struct guest_row *g = guest_list_push(&l);
 	g->type = xstrdup("qemu");
@@ -406,7 +381,8 @@ static void test_guest_config_cpus(void **state)
 	struct guest_list l = {0};
 	size_t len;
 
-	char *body = load_fixture("qemu_config.json", &len); /* cores 2, sockets 1 */
+	char *body =
+	        support_fixture_exact("proxmox", "qemu_config.json", &len); /* cores 2, sockets 1 */
 	struct guest_row *g = guest_list_push(&l);
 	g->type = xstrdup("qemu");
 	assert_true(pve_parse_guest_config(body, len, g, NULL));
@@ -415,7 +391,7 @@ static void test_guest_config_cpus(void **state)
 	free(body);
 
 	/* a real single-device config; a second parse of another config appends */
-	body = load_fixture("qemu_config_hostpci.json", &len);
+	body = support_fixture_exact("proxmox", "qemu_config_hostpci.json", &len);
 	assert_true(pve_parse_guest_config(body, len, g, NULL));
 	assert_int_equal(g->n_passthrough, 1);
 	assert_string_equal(g->passthrough[0], "0000:01:00.0");
@@ -426,12 +402,12 @@ static void test_guest_config_cpus(void **state)
 	g = guest_list_push(&l);
 	g->type = xstrdup("qemu");
 	g->cpus = 6;
-	body = load_fixture("qemu_config.json", &len);
+	body = support_fixture_exact("proxmox", "qemu_config.json", &len);
 	assert_true(pve_parse_guest_config(body, len, g, NULL));
 	assert_int_equal(g->cpus, 6);
 	free(body);
 
-	body = load_fixture("lxc_config.json", &len);
+	body = support_fixture_exact("proxmox", "lxc_config.json", &len);
 	g = guest_list_push(&l);
 	g->type = xstrdup("lxc");
 	assert_true(pve_parse_guest_config(body, len, g, NULL));
@@ -522,13 +498,13 @@ static void test_error_message(void **state)
 {
 	(void)state;
 	size_t len;
-	char *body = load_fixture("error_500_with_message.json", &len);
+	char *body = support_fixture_exact("proxmox", "error_500_with_message.json", &len);
 	char *msg = pve_error_message(body, len);
 	assert_string_equal(msg, "VM 100 not running"); /* trailing "\n" trimmed */
 	free(msg);
 	free(body);
 
-	body = load_fixture("error_400_param_verification.json", &len);
+	body = support_fixture_exact("proxmox", "error_400_param_verification.json", &len);
 	msg = pve_error_message(body, len);
 	assert_string_equal(msg, "vmid: VM 200 already exists");
 	free(msg);
@@ -637,7 +613,7 @@ static void test_malformed(void **state)
 	free(body);
 
 	/* a real answer cut short */
-	char *full = load_fixture("cluster_resources.json", &len);
+	char *full = support_fixture_exact("proxmox", "cluster_resources.json", &len);
 	err = (struct err){0};
 	assert_false(pve_parse_cluster_resources(full, len / 2, &nodes, NULL, &err));
 	assert_int_equal(err.code, ERR_MALFORMED);
@@ -657,7 +633,7 @@ static void test_truncated_fixtures(void **state)
 	                              "error_500_with_message.json"};
 	for (size_t f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
 		size_t len;
-		char *full = load_fixture(names[f], &len);
+		char *full = support_fixture_exact("proxmox", names[f], &len);
 		for (size_t cut = 0; cut <= len; cut += 7) {
 			char *body = xmalloc(cut);
 			memcpy(body, full, cut);

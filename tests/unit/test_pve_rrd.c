@@ -13,36 +13,11 @@
 
 #include "err.h"
 #include "pve_rrd.h"
+#include "support.h"
 #include "util.h"
 
 /* cmocka 1.1 has no assert_double_equal */
 #define assert_near(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))
-
-/* Reads $FIXTURES/proxmox/name into an exactly sized heap buffer (no terminator), so ASan sees
- * any read past len. */
-static char *load_fixture(const char *name, size_t *len)
-{
-	const char *dir = getenv("FIXTURES");
-	char *path = xasprintf("%s/proxmox/%s", dir ? dir : "tests/fixtures", name);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fail_msg("cannot open fixture %s", path);
-	}
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		buf_append(&b, chunk, n);
-	}
-	fclose(f);
-	free(path);
-	char *exact = xmalloc(b.len);
-	memcpy(exact, b.data, b.len);
-	*len = b.len;
-	buf_finish(&b);
-	return exact;
-}
 
 /* Parses an inline body (copied without its terminator); asserts success. */
 static void parse_ok(const char *text, struct rrd_series *s)
@@ -62,7 +37,7 @@ static void parse_ok(const char *text, struct rrd_series *s)
 static void parse_fixture(const char *name, struct rrd_series *s)
 {
 	size_t len;
-	char *body = load_fixture(name, &len);
+	char *body = support_fixture_exact("proxmox", name, &len);
 	struct err e;
 	err_clear(&e);
 	bool ok = pve_parse_rrddata(body, len, s, &e);

@@ -13,14 +13,11 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -30,6 +27,7 @@
 #include "pve.h"
 #include "pve_rrd.h"
 #include "status_poller.h"
+#include "support.h"
 #include "util.h"
 
 /* cmocka 1.1 has no assert_double_equal */
@@ -82,33 +80,12 @@ struct fixture {
 	struct config_proxmox cfg;
 	struct http *http;
 	struct pve *pve;
-	char kubeconfig[64]; /* a temporary file, "" when none */
+	char *kubeconfig; /* a temporary file, NULL when none */
 	struct config_kubernetes kcfg;
 	struct k8s *k8s;
 	struct status_poller *poller;
 	int changed_calls;
 };
-
-static char *load_fixture(const char *name, size_t *len)
-{
-	const char *dir = getenv("FIXTURES");
-	char *path = xasprintf("%s/%s", dir ? dir : "tests/fixtures", name);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fail_msg("cannot open fixture %s", path);
-	}
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		buf_append(&b, chunk, n);
-	}
-	fclose(f);
-	free(path);
-	*len = b.len;
-	return buf_steal(&b);
-}
 
 /* --- the server --- */
 
@@ -230,35 +207,15 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 
 /* --- the loop --- */
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
 typedef bool (*cond_fn)(struct fixture *f, const void *arg);
 
 /* run_until turns the loop until cond holds or max_ms have passed; returns whether it holds. */
 static bool run_until(struct fixture *f, cond_fn cond, const void *arg, int64_t max_ms)
 {
 	int64_t deadline = now_mono_ms() + max_ms;
-	while (!cond(f, arg) && now_mono_ms() < deadline) {
-		event_base_loop(f->base, EVLOOP_ONCE);
+	while (!cond(f, arg) && support_turn(f->base, deadline)) {
 	}
 	return cond(f, arg);
-}
-
-static bool never(struct fixture *f, const void *arg)
-{
-	(void)f;
-	(void)arg;
-	return false;
-}
-
-static void run_for(struct fixture *f, int64_t ms)
-{
-	run_until(f, never, NULL, ms);
 }
 
 /* polls_reach: the Proxmox backend has finished *(unsigned *)arg polls. */
@@ -304,31 +261,16 @@ static bool history_longer(struct fixture *f, const void *arg)
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	f->base = event_base_new();
-	assert_non_null(f->base);
-	/* A steady tick, so EVLOOP_ONCE always comes back and the deadlines are checked. */
-	f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
-	struct timeval tv = {0, 20 * 1000};
-	event_add(f->tick, &tv);
+	f->base = support_base_new(&f->tick);
+	f->server = support_server_new(f->base, on_server_request, f, &f->port);
 
-	f->server = evhttp_new(f->base);
-	assert_non_null(f->server);
-	evhttp_set_gencb(f->server, on_server_request, f);
-	struct evhttp_bound_socket *bound =
-	        evhttp_bind_socket_with_handle(f->server, "127.0.0.1", 0);
-	assert_non_null(bound);
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	assert_int_equal(
-	        getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sa, &sl), 0);
-	f->port = ntohs(sa.sin_port);
-
-	f->resources = load_fixture("proxmox/poller_cluster_resources.json", &f->resources_len);
-	f->node_status = load_fixture("proxmox/node_status.json", &f->node_status_len);
-	f->rrd = load_fixture("proxmox/node_rrddata_hour_reboot.json", &f->rrd_len);
-	f->vm_config = load_fixture("proxmox/qemu_config_hostpci.json", &f->vm_config_len);
-	f->k8s_nodes = load_fixture("k8s/nodelist_lab.json", &f->k8s_nodes_len);
-	f->k8s_metrics = load_fixture("k8s/metrics_nodes_lab.json", &f->k8s_metrics_len);
+	f->resources =
+	        support_fixture("proxmox", "poller_cluster_resources.json", &f->resources_len);
+	f->node_status = support_fixture("proxmox", "node_status.json", &f->node_status_len);
+	f->rrd = support_fixture("proxmox", "node_rrddata_hour_reboot.json", &f->rrd_len);
+	f->vm_config = support_fixture("proxmox", "qemu_config_hostpci.json", &f->vm_config_len);
+	f->k8s_nodes = support_fixture("k8s", "nodelist_lab.json", &f->k8s_nodes_len);
+	f->k8s_metrics = support_fixture("k8s", "metrics_nodes_lab.json", &f->k8s_metrics_len);
 
 	f->cfg.configured = true;
 	f->cfg.url = xasprintf("http://127.0.0.1:%d", f->port);
@@ -346,8 +288,9 @@ static int teardown(void **state)
 	status_poller_destroy(f->poller);
 	k8s_destroy(f->k8s);
 	pve_destroy(f->pve);
-	if (f->kubeconfig[0]) {
+	if (f->kubeconfig) {
 		unlink(f->kubeconfig);
+		free(f->kubeconfig);
 	}
 	http_destroy(f->http);
 	/* Answer what the server still holds: evhttp handed those requests to us, and answering
@@ -359,8 +302,7 @@ static int teardown(void **state)
 		event_free(f->held[i].timer);
 	}
 	evhttp_free(f->server);
-	event_free(f->tick);
-	event_base_free(f->base);
+	support_base_free(f->base, f->tick);
 	free(f->resources);
 	free(f->node_status);
 	free(f->rrd);
@@ -423,7 +365,7 @@ static void test_unconfigured(void **state)
 {
 	struct fixture *f = *state;
 	f->poller = status_poller_create(f->base, NULL, NULL, 1, on_changed, f);
-	run_for(f, 300);
+	support_run_for(f->base, 300);
 	assert_int_equal(status_poller_health(f->poller, NODE_PROXMOX)->state, HEALTH_UNCONFIGURED);
 	assert_int_equal(status_poller_health(f->poller, NODE_KUBERNETES)->state,
 	                 HEALTH_UNCONFIGURED);
@@ -631,7 +573,7 @@ static void test_refresh_now_and_visibility(void **state)
 	assert_true(next > 3000 && next <= 4000); /* still hidden */
 
 	/* nothing for a while: the hidden pace holds */
-	run_for(f, 1300);
+	support_run_for(f->base, 1300);
 	assert_int_equal(status_poller_polls(f->poller, NODE_PROXMOX), polls);
 
 	/* shown again: the data is older than refresh_s, so it is fetched at once */
@@ -664,7 +606,7 @@ static void test_slow_server_one_in_flight(void **state)
 	assert_true(status_poller_busy(f->poller, NODE_PROXMOX));
 	int asked = hit_count(f, RESOURCES);
 	status_poller_refresh_now(f->poller);
-	run_for(f, 200);
+	support_run_for(f->base, 200);
 	assert_int_equal(hit_count(f, RESOURCES), asked);
 	assert_int_equal(f->resources_open_max, 1);
 
@@ -677,7 +619,7 @@ static void test_slow_server_one_in_flight(void **state)
 	assert_int_equal(status_poller_health(f->poller, NODE_PROXMOX)->state, HEALTH_OK);
 	int64_t next = status_poller_next_poll_ms(f->poller, NODE_PROXMOX);
 	assert_true(next >= 900 && next <= 1000);
-	run_for(f, 500);
+	support_run_for(f->base, 500);
 	assert_int_equal(status_poller_polls(f->poller, NODE_PROXMOX), done); /* no callback */
 	assert_int_equal(hit_count(f, RESOURCES), asked);                     /* no new poll */
 	int64_t t0 = now_mono_ms();
@@ -691,29 +633,7 @@ static void test_slow_server_one_in_flight(void **state)
 /* A kubeconfig (fake token) for the test server, in a temporary file. */
 static void make_k8s(struct fixture *f)
 {
-	snprintf(f->kubeconfig, sizeof(f->kubeconfig), "/tmp/labdeck-poller-XXXXXX");
-	int fd = mkstemp(f->kubeconfig);
-	assert_true(fd >= 0);
-	char *text = xasprintf("apiVersion: v1\n"
-	                       "kind: Config\n"
-	                       "current-context: lab\n"
-	                       "clusters:\n"
-	                       "- cluster:\n"
-	                       "    server: http://127.0.0.1:%d\n"
-	                       "  name: lab\n"
-	                       "contexts:\n"
-	                       "- context:\n"
-	                       "    cluster: lab\n"
-	                       "    user: viewer\n"
-	                       "  name: lab\n"
-	                       "users:\n"
-	                       "- name: viewer\n"
-	                       "  user:\n"
-	                       "    token: fake-viewer-token\n",
-	                       f->port);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	free(text);
+	f->kubeconfig = support_kubeconfig_new(f->port, "fake-viewer-token");
 	f->kcfg.configured = true;
 	f->kcfg.kubeconfig = f->kubeconfig;
 	f->k8s = k8s_create(f->base, f->http, &f->kcfg);

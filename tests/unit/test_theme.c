@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "support.h"
 #include "theme.h"
 #include "util.h"
 
@@ -25,12 +26,6 @@ static const char *const shipped[] = {"default", "mono", "high-contrast", "light
 static const enum theme_depth depths[] = {THEME_DEPTH_NONE, THEME_DEPTH_8, THEME_DEPTH_16,
                                           THEME_DEPTH_256};
 #define N_DEPTHS (sizeof(depths) / sizeof(depths[0]))
-
-static char *fixture(const char *rel)
-{
-	const char *dir = getenv("FIXTURES");
-	return xasprintf("%s/%s", dir ? dir : "tests/fixtures", rel);
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -56,7 +51,7 @@ static int group_setup(void **state)
 	}
 	setenv("HOME", tmp_root, 1);
 	setenv("XDG_DATA_HOME", data, 1);
-	fixture_dir = fixture("themes/dir");
+	fixture_dir = support_fixture_path("themes", "dir");
 	setenv("LABDECK_THEMES", fixture_dir, 1);
 	free(data);
 	free(labdeck);
@@ -586,25 +581,16 @@ static void test_shipped_themes_character(void **state)
 static void test_readme_names_every_slot(void **state)
 {
 	(void)state;
-	FILE *f = fopen("themes/README.md", "r");
-	assert_non_null(f);
-	struct buf b;
-	buf_init(&b);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		buf_append(&b, chunk, n);
-	}
-	fclose(f);
+	char *readme = support_read_file("themes/README.md", NULL);
 	for (int i = 0; i < THEME_SLOT_COUNT; i++) {
 		char *cell = xasprintf("| `%s` |", theme_slot_name((enum theme_slot)i));
-		if (!strstr(b.data, cell)) {
+		if (!strstr(readme, cell)) {
 			fail_msg("themes/README.md does not document slot %s",
 			         theme_slot_name((enum theme_slot)i));
 		}
 		free(cell);
 	}
-	buf_finish(&b);
+	free(readme);
 }
 
 /* ---- the parser ---------------------------------------------------------------------------- */
@@ -612,7 +598,7 @@ static void test_readme_names_every_slot(void **state)
 static void test_warnings_with_lines(void **state)
 {
 	(void)state;
-	char *path = fixture("themes/warnings.theme");
+	char *path = support_fixture_path("themes", "warnings.theme");
 	struct theme t;
 	struct err err;
 	err_clear(&err);
