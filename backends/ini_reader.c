@@ -95,6 +95,9 @@ char *ini_reader_read(char *str, int num, void *stream)
 		s++;
 		n--;
 	}
+	if (n > 0 && s[n - 1] == '\r') {
+		n--; /* a CRLF file's blank line is blank */
+	}
 	if (n == 0 || *s == ';' || *s == '#') {
 		return blank_line(str, num); /* inih skips comments: nothing changes */
 	}

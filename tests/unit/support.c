@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <netinet/in.h>
@@ -136,6 +137,29 @@ struct evhttp *support_server_new(struct event_base *base,
 	*port = ntohs(sa.sin_port);
 	assert_true(*port > 0);
 	return server;
+}
+
+void support_reply(struct evhttp_request *req, int code, const char *reason,
+                   const char *content_type, const void *body, size_t len)
+{
+	if (content_type) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+		                  content_type);
+	}
+	struct evbuffer *b = evbuffer_new();
+	if (len > 0) {
+		evbuffer_add(b, body, len);
+	}
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+void support_send_chunk(struct evhttp_request *req, const void *data, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, data, len);
+	evhttp_send_reply_chunk(req, b);
+	evbuffer_free(b);
 }
 
 char *support_kubeconfig_new(int port, const char *token)

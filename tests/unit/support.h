@@ -79,6 +79,15 @@ struct evhttp *support_server_new(struct event_base *base,
                                   void (*cb)(struct evhttp_request *req, void *arg), void *arg,
                                   int *port);
 
+/* support_reply answers req: code and reason, then len bytes of body (which may hold NULs) and,
+ * unless content_type is NULL, that Content-Type. */
+void support_reply(struct evhttp_request *req, int code, const char *reason,
+                   const char *content_type, const void *body, size_t len);
+
+/* support_send_chunk sends len bytes of data as one chunk of a reply begun with
+ * evhttp_send_reply_start. */
+void support_send_chunk(struct evhttp_request *req, const void *data, size_t len);
+
 /* support_kubeconfig_new writes a kubeconfig to a new temporary file (mode 0600): its one
  * context, "test", reaches the apiserver at http://127.0.0.1:port with the bearer token.
  * Returns the file's path (heap; the caller unlinks and frees it). */

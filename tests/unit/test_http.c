@@ -167,27 +167,13 @@ static void log_request(struct hit_log *h, struct evhttp_request *req)
 	}
 }
 
-static void reply(struct evhttp_request *req, int code, const char *reason, const void *body,
-                  size_t len)
-{
-	struct evbuffer *b = evbuffer_new();
-	if (len > 0) {
-		evbuffer_add(b, body, len);
-	}
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
-}
-
 static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct stream_reply *s = arg;
 	if (s->sent < N_PARTS) {
-		struct evbuffer *b = evbuffer_new();
-		evbuffer_add(b, stream_parts[s->sent], strlen(stream_parts[s->sent]));
-		evhttp_send_reply_chunk(s->req, b);
-		evbuffer_free(b);
+		support_send_chunk(s->req, stream_parts[s->sent], strlen(stream_parts[s->sent]));
 		s->sent++;
 		struct timeval gap = {0, STREAM_GAP_MS * 1000};
 		evtimer_add(s->timer, &gap);
@@ -211,35 +197,34 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 
 	if (strcmp(path, "/ok") == 0) {
-		evhttp_add_header(out, "Content-Type", "application/json; charset=utf-8");
-		reply(req, 200, "OK", ok_body, OK_LEN);
+		support_reply(req, 200, "OK", "application/json; charset=utf-8", ok_body, OK_LEN);
 	} else if (strcmp(path, "/always503") == 0 || str_has_prefix(path, "/write503/")) {
-		reply(req, 503, "Service Unavailable", "busy", 4);
+		support_reply(req, 503, "Service Unavailable", NULL, "busy", 4);
 	} else if (strcmp(path, "/flaky503") == 0) {
 		if (n == 1) {
-			reply(req, 503, "Service Unavailable", "busy", 4);
+			support_reply(req, 503, "Service Unavailable", NULL, "busy", 4);
 		} else {
-			reply(req, 200, "OK", "recovered", 9);
+			support_reply(req, 200, "OK", NULL, "recovered", 9);
 		}
 	} else if (strcmp(path, "/wait1") == 0) {
 		if (n == 1) {
 			evhttp_add_header(out, "Retry-After", "1");
-			reply(req, 429, "Too Many Requests", "slow down", 9);
+			support_reply(req, 429, "Too Many Requests", NULL, "slow down", 9);
 		} else {
-			reply(req, 200, "OK", "thanks", 6);
+			support_reply(req, 200, "OK", NULL, "thanks", 6);
 		}
 	} else if (strcmp(path, "/wait3600") == 0) {
 		evhttp_add_header(out, "Retry-After", "3600");
-		reply(req, 429, "Too Many Requests", "quota used up", 13);
+		support_reply(req, 429, "Too Many Requests", NULL, "quota used up", 13);
 	} else if (strcmp(path, "/status/401") == 0) {
 		/* Proxmox's reason phrase for a bad ticket or token. */
-		reply(req, 401, "authentication failure", "", 0);
+		support_reply(req, 401, "authentication failure", NULL, "", 0);
 	} else if (strcmp(path, "/status/404") == 0) {
-		reply(req, 404, "Not Found", "no such vm", 10);
+		support_reply(req, 404, "Not Found", NULL, "no such vm", 10);
 	} else if (strcmp(path, "/big") == 0) {
 		char *big = xmalloc(BIG_LEN);
 		memset(big, 'x', BIG_LEN);
-		reply(req, 200, "OK", big, BIG_LEN);
+		support_reply(req, 200, "OK", NULL, big, BIG_LEN);
 		free(big);
 	} else if (strcmp(path, "/hang") == 0) {
 		assert_true(f->n_held < MAX_HELD);
@@ -253,7 +238,7 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 		struct timeval gap = {0, STREAM_GAP_MS * 1000};
 		evtimer_add(f->stream.timer, &gap);
 	} else {
-		reply(req, 404, "Not Found", "", 0);
+		support_reply(req, 404, "Not Found", NULL, "", 0);
 	}
 }
 

@@ -12,7 +12,6 @@
 
 #include <cmocka.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <math.h>
@@ -296,11 +295,7 @@ struct fixture {
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *type,
                   const char *body)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, body, strlen(body));
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
+	support_reply(req, code, reason, type, body, strlen(body));
 }
 
 static void reply_fixture(struct evhttp_request *req, int code, const char *reason, const char *rel)
@@ -313,10 +308,7 @@ static void reply_fixture(struct evhttp_request *req, int code, const char *reas
 static void send_chunk(struct fixture *f, const char *text)
 {
 	assert_non_null(f->log_stream);
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, text, strlen(text));
-	evhttp_send_reply_chunk(f->log_stream, b);
-	evbuffer_free(b);
+	support_send_chunk(f->log_stream, text, strlen(text));
 }
 
 static void end_stream(struct fixture *f)

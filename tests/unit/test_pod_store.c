@@ -15,7 +15,6 @@
 
 #include <cmocka.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -390,12 +389,7 @@ struct fixture {
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *body)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	evhttp_add_header(out, "Content-Type", "application/json");
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, body, strlen(body));
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
+	support_reply(req, code, reason, "application/json", body, strlen(body));
 }
 
 static void reply_fixture(struct evhttp_request *req, const char *rel)
@@ -485,11 +479,9 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 static void send_line(struct fixture *f, const char *line)
 {
 	assert_non_null(f->watch);
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, line, strlen(line));
-	evbuffer_add(b, "\n", 1);
-	evhttp_send_reply_chunk(f->watch, b);
-	evbuffer_free(b);
+	char *chunk = xasprintf("%s\n", line);
+	support_send_chunk(f->watch, chunk, strlen(chunk));
+	free(chunk);
 }
 
 static void on_changed(void *ud)
@@ -856,10 +848,7 @@ static void test_store_many_pods(void **state)
 		        "\"new-%03d\",\"namespace\":\"ns-new\",\"resourceVersion\":\"%d\"}}}\n",
 		        i, 9001 + i);
 	}
-	struct evbuffer *eb = evbuffer_new();
-	evbuffer_add(eb, b.data, b.len);
-	evhttp_send_reply_chunk(f->watch, eb);
-	evbuffer_free(eb);
+	support_send_chunk(f->watch, b.data, b.len);
 	buf_finish(&b);
 	SUPPORT_WAIT_FOR(f->base, str_eq(rv(f), "9100"), 20000);
 	int64_t took = now_mono_ms() - t0;

@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <signal.h>
@@ -115,14 +114,7 @@ static int hit_count(struct fixture *f, const char *path)
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *body,
                   size_t len)
 {
-	struct evbuffer *b = evbuffer_new();
-	if (len > 0) {
-		evbuffer_add(b, body, len);
-	}
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	evhttp_add_header(out, "Content-Type", "application/json;charset=UTF-8");
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
+	support_reply(req, code, reason, "application/json;charset=UTF-8", body, len);
 }
 
 /* Answers a request for path as an healthy Proxmox would. */
