@@ -912,6 +912,35 @@ def cpu_ticks(pid):
 
 
 @test
+def ctrl_z_suspends_and_resumes():
+    """Ctrl-Z gives the shell back with the terminal as it was; fg brings the console back."""
+    lb = lab()
+    d = tempfile.mkdtemp(prefix="labdeck-tui-")
+    t = Term("exec bash --norc --noprofile -i", W, H, env={"PS1": "SHELL> ", "HOME": d}, cwd=d)
+    try:
+        t.wait_text("SHELL>")
+        t.type("stty -g > before; %s --config %s" % (LABDECK, lb.config))
+        t.keys("Enter")
+        t.wait_for(lambda s: "labdeck" in s.line(0) and "pve-a" in s.text, "the console")
+        t.keys("C-z")
+        s = t.wait_for(lambda s: "Stopped" in s.text, "the shell's job-stopped line")
+        check(t.display("#{alternate_on}") == "0", "suspended console left the alternate screen")
+        check(t.display("#{cursor_flag}") == "1", "cursor visible while suspended")
+        t.type("stty -g | cmp -s - before && echo STTY_SAME || echo STTY_DIFF")
+        t.keys("Enter")
+        s = t.wait_for(lambda s: "STTY_SAME" in s.text or "STTY_DIFF" in s.text, "stty compared")
+        check("STTY_SAME" in s.text, "terminal modes restored while suspended:\n%s" % s)
+        t.type("fg")
+        t.keys("Enter")
+        t.wait_for(lambda s: "labdeck" in s.line(0) and "PROXMOX" in s.text, "the console back")
+        t.keys("q")
+        t.wait_text("SHELL>")
+    finally:
+        t.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@test
 def closed_pty():
     lb = lab()
     for controlling in (True, False):
