@@ -200,3 +200,67 @@ char *text_fit(const char *s, int cols, bool align_right)
 	buf_append(&b, TEXT_ELLIPSIS, strlen(TEXT_ELLIPSIS));
 	return buf_steal(&b);
 }
+
+char *text_fit_middle(const char *s, int cols)
+{
+	if (!s || cols <= 0) {
+		return xstrdup("");
+	}
+	char *safe = text_sanitize(s, false);
+	if (text_width(safe) <= cols || cols < 5) {
+		char *out = text_fit(safe, cols, false);
+		free(safe);
+		return out;
+	}
+	/* Split into characters with their widths, then keep a head and a tail around "…". */
+	size_t len = strlen(safe);
+	size_t *off = xcalloc(len + 1, sizeof(size_t));
+	int *w = xcalloc(len + 1, sizeof(int));
+	size_t n = 0;
+	mbstate_t st;
+	memset(&st, 0, sizeof(st));
+	for (size_t i = 0; i < len;) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, safe + i, len - i, &st);
+		if (k == 0 || k == (size_t)-1 || k == (size_t)-2) {
+			k = 1;
+			wc = L'?';
+			memset(&st, 0, sizeof(st));
+		}
+		int cw = wcwidth(wc);
+		off[n] = i;
+		w[n] = cw < 0 ? 1 : cw;
+		n++;
+		i += k;
+	}
+	off[n] = len;
+	int budget = cols - 1; /* the ellipsis */
+	int tail_budget = budget / 2, head_budget = budget - tail_budget;
+	size_t head = 0;
+	int used = 0;
+	while (head < n && used + w[head] <= head_budget) {
+		used += w[head++];
+	}
+	size_t tail = n;
+	int tail_used = 0;
+	while (tail > head && tail_used + w[tail - 1] <= budget - used) {
+		tail_used += w[--tail];
+	}
+	/* A combining mark (width 0) belongs to the character before it: keep them together. */
+	while (tail < n && w[tail] == 0) {
+		tail++;
+	}
+	struct buf b;
+	buf_init(&b);
+	buf_append(&b, safe, off[head]);
+	buf_append(&b, "…", strlen("…"));
+	buf_append(&b, safe + off[tail], len - off[tail]);
+	int total = used + 1 + tail_used;
+	for (; total < cols; total++) {
+		buf_append(&b, " ", 1);
+	}
+	free(off);
+	free(w);
+	free(safe);
+	return buf_steal(&b);
+}

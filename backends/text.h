@@ -19,4 +19,8 @@ int text_width(const char *s);
  * align_right). */
 char *text_fit(const char *s, int cols, bool align_right);
 
+/* text_fit_middle is text_fit for names whose end tells them apart (pod names end in a random
+ * suffix): the middle is cut, "backend-8bb7cf9b74-2xk9p" -> "backend-8bb…4-2xk9p". */
+char *text_fit_middle(const char *s, int cols);
+
 #endif

@@ -40,4 +40,9 @@ int cli_nodes(struct cli *c);
 int cli_guests(struct cli *c);
 int cli_pods(struct cli *c);
 
+/* cli_rag runs `labdeck rag ingest FILE...` or `labdeck rag query TEXT...`; argv[0] is "rag",
+ * argv[1] the subcommand, the rest its arguments ("-" reads standard input). Returns the exit
+ * status. */
+int cli_rag(struct cli *c, int argc, char **argv);
+
 #endif

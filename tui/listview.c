@@ -304,7 +304,9 @@ static void draw_cells(const struct listview *lv, WINDOW *win, int y, int x, int
 			width = x + w - col_x;
 		}
 		char *safe = text_sanitize(cell, false);
-		char *fit = text_fit(safe, width, lv->src.cols[c].right && !header);
+		char *fit = lv->src.cols[c].middle && !header
+		                    ? text_fit_middle(safe, width)
+		                    : text_fit(safe, width, lv->src.cols[c].right && !header);
 		mvwaddstr(win, y, col_x, fit);
 		free(fit);
 		free(safe);

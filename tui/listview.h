@@ -20,6 +20,7 @@ struct list_column {
 	bool flexible; /* takes what is left; shrinks only after the others */
 	bool optional; /* dropped first when the terminal is narrow (IP...) */
 	int keep;      /* width kept as long as others can still shrink (STATUS) */
+	bool middle;   /* cut in the middle, not at the end (pod names end in their identity) */
 };
 
 struct list_source {

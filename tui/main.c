@@ -30,6 +30,9 @@ static void usage(FILE *out)
 	      "  guests [--node N]     Proxmox VMs and containers, with PCI passthrough\n"
 	      "  pods [-n NS]          Kubernetes pods (all namespaces unless -n or [kubernetes] "
 	      "namespace)\n"
+	      "  rag ingest FILE...    chunk, embed ([ollama] embed_model) and store files for "
+	      "retrieval\n"
+	      "  rag query TEXT        the [rag] top_k stored chunks nearest TEXT, with distances\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json                print one JSON object (SPEC shapes) instead of a table\n"
@@ -45,7 +48,7 @@ static void usage(FILE *out)
 	      "  --version             print the version\n"
 	      "  -h, --help            this help\n"
 	      "\n"
-	      "Not in this version yet: chat, rag, guest actions, deploy, jobs, ssh and topology.\n"
+	      "Not in this version yet: chat, guest actions, deploy, jobs, ssh and topology.\n"
 	      "\n"
 	      "Exit status: 0 done; 1 refused or failed; 2 usage or configuration error;\n"
 	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission "
@@ -75,6 +78,15 @@ enum {
 	OPT_DEMO,
 	OPT_KEYS
 };
+
+/* `rag` takes words after it: they wait here for its runner. */
+static int rag_argc;
+static char **rag_argv;
+
+static int run_rag(struct cli *c)
+{
+	return cli_rag(c, rag_argc, rag_argv);
+}
 
 int main(int argc, char **argv)
 {
@@ -163,13 +175,17 @@ int main(int argc, char **argv)
 		run = cli_guests;
 	} else if (strcmp(cmd, "pods") == 0) {
 		run = cli_pods;
+	} else if (strcmp(cmd, "rag") == 0) {
+		run = run_rag;
+		rag_argc = argc - optind;
+		rag_argv = argv + optind;
 	} else {
 		char *safe = text_sanitize(cmd, false);
 		int rc = usage_error("unknown command '%s'", safe);
 		free(safe);
 		return rc;
 	}
-	if (cmd && optind + 1 < argc) {
+	if (cmd && run != run_rag && optind + 1 < argc) {
 		char *safe = text_sanitize(argv[optind + 1], false);
 		int rc = usage_error("unexpected argument '%s'", safe);
 		free(safe);

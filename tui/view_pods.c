@@ -27,7 +27,7 @@ enum { C_NS, C_NAME, C_READY, C_STATUS, C_RESTARTS, C_AGE, C_IP, C_NODE, C_N };
 
 static const struct list_column columns[C_N] = {
         [C_NS] = {"NAMESPACE", 20, false, false, false},
-        [C_NAME] = {"NAME", 48, false, false, true},
+        [C_NAME] = {"NAME", 48, false, false, true, false, 0, true},
         [C_READY] = {"READY", 0, false, false, false},
         [C_STATUS] = {"STATUS", 24, false, false, false, false, 18},
         [C_RESTARTS] = {"RESTARTS", 0, true, true, false},

@@ -13,6 +13,14 @@ A backend (proxmox.py, kubernetes.py, later ollama.py ...) is an object with:
     expired_watch(req)    -> Response or None             (fault kind "expire_watch"; optional)
     admin(method, path, body) -> (status, obj) or None   (extra admin routes)
 
+    is_stream(req)        -> bool       (optional: the answer is a model's token
+                                         stream; the kinds midstream_error and
+                                         truncated_stream apply only to those)
+    stream_fault(req, kind, params) -> (Response, ending) or None
+                                        (optional: a model stream's own form of
+                                         midstream_error, truncated_stream, stall;
+                                         ending is "end", "close" or "stall")
+
 A Response with `chunks` streams (watch, log follow): the iterator may block
 between chunks, and should end when req.client_gone() says the client left.
 
@@ -82,7 +90,7 @@ def reason_phrase(code):
 
 class Request:
     __slots__ = ("backend", "method", "target", "path", "query", "headers", "body", "peercert",
-                 "time", "version", "conn")
+                 "time", "version", "conn", "streaming", "extra")
 
     def qget(self, name, default=None):
         v = self.query.get(name)
@@ -133,11 +141,14 @@ class Response:
 # Fault injection
 
 FAULT_KINDS = ("latency", "status", "malformed", "truncated", "reset", "stall", "big",
-               "expire_continue", "expire_watch", "slow401")
+               "expire_continue", "expire_watch", "slow401", "midstream_error", "truncated_stream")
 # Kinds that replace the answer (at most one applies to a request).
 TERMINAL_KINDS = ("status", "malformed", "truncated", "reset", "stall", "big", "expire_continue",
-                  "expire_watch")
-NUMERIC_PARAMS = {"ms": float, "code": int, "retry_after": int, "seconds": float, "mb": float}
+                  "expire_watch", "midstream_error", "truncated_stream")
+# Kinds that apply only to a model's token stream (req.streaming).
+STREAM_KINDS = ("midstream_error", "truncated_stream")
+NUMERIC_PARAMS = {"ms": float, "code": int, "retry_after": int, "seconds": float, "mb": float, "after": int,
+                  "clean": int, "bare": int}
 
 
 class FaultRule:
@@ -293,6 +304,8 @@ class FaultTable:
                     if r.kind == "expire_continue" and not req.qget("continue"):
                         continue
                     if r.kind == "expire_watch" and req.qget("watch") not in ("1", "true", "True"):
+                        continue
+                    if r.kind in STREAM_KINDS and not req.streaming:
                         continue
                     self._use(r)
                     term = r
@@ -499,6 +512,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         req.time = time.time()
         req.version = self.request_version
         req.conn = self.connection
+        req.streaming = False
+        req.extra = {}
         req.peercert = None
         if isinstance(self.connection, ssl.SSLSocket):
             try:
@@ -660,6 +675,12 @@ class App:
         backend = h.server.backend
         req = h._build_request()
         rec = self.requests.add(req)
+        hook = getattr(backend, "is_stream", None)
+        if hook is not None:
+            try:
+                req.streaming = bool(hook(req))
+            except Exception:  # a labsim bug: say so; handle() will answer
+                traceback.print_exc(file=sys.stderr)
         lat, term = self.faults.take_pre(backend.name, req)
         for r in lat:
             if self.stop_event.wait(max(0.0, r.params["ms"]) / 1000.0):
@@ -686,6 +707,12 @@ class App:
     def apply_fault(self, h, backend, req, rec, r):
         kind = r.kind
         p = r.params
+        hook = getattr(backend, "stream_fault", None)
+        if hook is not None and req.streaming and kind in ("midstream_error", "truncated_stream", "stall"):
+            sf = hook(req, kind, p)
+            if sf is not None:
+                self.send_stream_fault(h, sf[0], rec, sf[1], float(p.get("seconds", 600.0)))
+                return
         if kind == "status":
             h.send(backend.fault_status(req, p["code"], p), rec)
         elif kind == "malformed":
@@ -731,6 +758,26 @@ class App:
             h.send(Response(200, chunks=backend.big_parts(n), content_type=backend.json_type), rec)
         else:
             h.send(self.answer(backend, req), rec)
+
+    def send_stream_fault(self, h, resp, rec, ending, seconds):
+        """A model stream that goes wrong: its first events, then the end
+        ("end": the terminating chunk, a clean HTTP end), a close without it
+        ("close"), or silence for `seconds` and then the close ("stall")."""
+        head = h.write_head(resp.status, resp.reason, resp.headers, chunked=True)
+        try:
+            h.wfile.write(head)
+            for c in resp.chunks:
+                if c:
+                    h.wfile.write(b"%x\r\n%s\r\n" % (len(c), c))
+            rec["status"] = resp.status
+            if ending == "end":
+                h.wfile.write(b"0\r\n\r\n")
+                return
+            if ending == "stall":
+                self.stop_event.wait(seconds)
+        except OSError:
+            rec["status"] = resp.status
+        h.hard_close()
 
     # ---- admin API (plain HTTP, not recorded) ----
 

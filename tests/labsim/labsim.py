@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""labsim: the simulated lab (Proxmox VE + Kubernetes) on loopback.
+"""labsim: the simulated lab (Proxmox VE + Kubernetes + Ollama, Gemini and an
+OpenAI-compatible server) on loopback.
 
     python3 tests/labsim/labsim.py --dir DIR [--pods N] [--k8s-auth token|cert|exec]
                                    [--no-metrics] [--pve-offline NODE] [--fault SPEC]...
                                    [--churn SECONDS] [--log-interval SECONDS] [--hostile-names]
+                                   [--llm-chunk-ms MS]
 
 Writes TLS material, a kubeconfig, a labdeck.ini and finally DIR/state.json,
 prints "labsim ready DIR/state.json" and serves until SIGTERM/SIGINT.
@@ -25,8 +27,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import core  # noqa: E402
 from core import App, b64, cert_fingerprint, write_file  # noqa: E402
+from gemini import Gemini  # noqa: E402
 from kubernetes import Kubernetes  # noqa: E402
 from lab import Lab  # noqa: E402
+from ollama import Ollama  # noqa: E402
+from openai_compat import OpenAICompat  # noqa: E402
 from proxmox import Proxmox  # noqa: E402
 
 PVE_TOKEN_ID = "root@pam!labdeck"
@@ -121,6 +126,8 @@ def main(argv=None):
                     help="a running container logs a new line every SECONDS (default 0.5; 0: never)")
     ap.add_argument("--hostile-names", action="store_true",
                     help="terminal escape sequences in a guest name, a node label, a log line and an event")
+    ap.add_argument("--llm-chunk-ms", type=float, default=2.0, metavar="MS",
+                    help="pause between the writes of a model's streamed answer (default 2)")
     args = ap.parse_args(argv)
 
     d = os.path.abspath(args.dir)
@@ -137,8 +144,8 @@ def main(argv=None):
             ap.error(str(e))
     if args.pods is not None and args.pods < 0:
         ap.error("--pods must be >= 0")
-    if args.churn < 0 or args.log_interval < 0:
-        ap.error("--churn and --log-interval must be >= 0")
+    if args.churn < 0 or args.log_interval < 0 or args.llm_chunk_ms < 0:
+        ap.error("--churn, --log-interval and --llm-chunk-ms must be >= 0")
 
     lab = Lab(pods=args.pods, metrics=not args.no_metrics, hostile=args.hostile_names,
               log_interval=args.log_interval)
@@ -186,9 +193,18 @@ def main(argv=None):
     k8s_port = app.add_backend(k8s, core.server_context(
         P("k8s-server.pem"), P("k8s-server-key.pem"),
         client_ca=P("k8s-ca.pem") if args.k8s_auth == "cert" else None))
+    # the model services: plain HTTP, as on a home lab's LAN
+    gemini_key = "AIza" + secrets.token_urlsafe(26)[:35]  # the shape of a real key: 39 characters
+    openai_key = "sk-labsim-" + secrets.token_hex(16)
+    ollama_port = app.add_backend(Ollama(chunk_ms=args.llm_chunk_ms), None)
+    gemini_port = app.add_backend(Gemini(gemini_key, chunk_ms=args.llm_chunk_ms), None)
+    openai_port = app.add_backend(OpenAICompat(openai_key, chunk_ms=args.llm_chunk_ms), None)
     admin_port = app.add_admin()
     pve_url = "https://127.0.0.1:%d" % pve_port
     k8s_url = "https://127.0.0.1:%d" % k8s_port
+    ollama_url = "http://127.0.0.1:%d" % ollama_port
+    gemini_url = "http://127.0.0.1:%d" % gemini_port
+    openai_url = "http://127.0.0.1:%d/v1" % openai_port
 
     with open(P("k8s-ca.pem"), "rb") as f:
         ca_pem = f.read()
@@ -198,6 +214,8 @@ def main(argv=None):
                                                 sys.executable, P("exec-plugin.py"), client_cert, client_key, d),
                0o600)
     write_file(P("pve-token"), pve_secret + "\n", 0o600)
+    write_file(P("gemini-key"), gemini_key + "\n", 0o600)
+    write_file(P("openai-key"), openai_key + "\n", 0o600)
     write_file(P("labdeck.ini"), "\n".join([
         "; written by labsim for the lab in " + d,
         "[proxmox]",
@@ -209,12 +227,31 @@ def main(argv=None):
         "[kubernetes]",
         "kubeconfig = " + P("kubeconfig"),
         "",
+        "[ollama]",
+        "url = " + ollama_url,
+        "chat_model = qwen2.5:14b",
+        "summary_model = exaone3.5:7.8b",
+        "embed_model = bge-m3",
+        "",
+        "[gemini]",
+        "url = " + gemini_url,
+        "api_key_file = " + P("gemini-key"),
+        "model = gemini-2.5-pro",
+        "",
+        "[openai]",
+        "url = " + openai_url,
+        "model = local",
+        "api_key_file = " + P("openai-key"),
+        "",
     ]), 0o600)
 
     state = {
         "pid": os.getpid(),
         "proxmox": {"url": pve_url, "port": pve_port},
         "kubernetes": {"url": k8s_url, "port": k8s_port},
+        "ollama": {"url": ollama_url, "port": ollama_port},
+        "gemini": {"url": gemini_url, "port": gemini_port},
+        "openai": {"url": openai_url, "port": openai_port},
         "admin": {"url": "http://127.0.0.1:%d" % admin_port, "port": admin_port},
         "pve_fingerprint": pve_fp,
         "pve_token_id": PVE_TOKEN_ID,
@@ -222,6 +259,9 @@ def main(argv=None):
         "k8s_auth": args.k8s_auth,
         "k8s_token": k8s_token,
         "k8s_other_token": other_token,
+        "gemini_api_key": gemini_key,
+        "openai_api_key": openai_key,
+        "llm_chunk_ms": args.llm_chunk_ms,
         "kubeconfig": P("kubeconfig"),
         "config": P("labdeck.ini"),
         "pods": len(lab.podset.pods),

@@ -27,7 +27,11 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import selftest_llm  # noqa: E402
+
 LABSIM = os.path.join(HERE, "labsim.py")
 TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
                 "g=meta.k8s.io,application/json")
@@ -1123,6 +1127,12 @@ def main():
         section("watch", watch_checks, a, rv_a)
         section("churn", churn_checks, d, bg, bg_thread)
         section("outage", outage_checks, a)
+        section("llm files", selftest_llm.llm_files, a, check)
+        section("ollama", selftest_llm.ollama_checks, a, check)
+        section("gemini", selftest_llm.gemini_checks, a, check)
+        section("openai", selftest_llm.openai_checks, a, check)
+        section("llm record", selftest_llm.record_checks, a, check)
+        section("llm faults", selftest_llm.llm_fault_checks, a, check)
         check("default --churn 5: the lab changes by itself", c.list_rv() != rv_c0)
         for i in insts:
             t = time.time()

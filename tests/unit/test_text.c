@@ -303,6 +303,32 @@ static void test_fit_always_exact(void **state)
 	}
 }
 
+static void test_fit_middle_keeps_the_end(void **state)
+{
+	(void)state;
+	char *s = text_fit_middle("backend-8bb7cf9b74-2xk9p", 16);
+	assert_int_equal(text_width(s), 16);
+	assert_non_null(strstr(s, "…"));
+	/* The random suffix that tells pods apart survives. */
+	assert_non_null(strstr(s, "2xk9p"));
+	assert_true(strncmp(s, "backend", 7) == 0);
+	free(s);
+	/* Short enough: unchanged, padded. */
+	s = text_fit_middle("etcd-a", 10);
+	assert_string_equal(s, "etcd-a    ");
+	free(s);
+	/* Wide characters: exact width for every size, never a split character. */
+	for (int cols = 5; cols < 24; cols++) {
+		s = text_fit_middle("백업-서버-노드-캐시-모델-요약", cols);
+		assert_int_equal(text_width(s), cols);
+		free(s);
+	}
+	/* Control sequences are sanitised on the way. */
+	s = text_fit_middle("evil\x1b[31mRED-and-a-long-tail", 12);
+	assert_null(strchr(s, '\x1b'));
+	free(s);
+}
+
 int main(void)
 {
 	/* The program sets a UTF-8 locale at start; so do the tests (the test env has C.UTF-8). */
@@ -322,6 +348,7 @@ int main(void)
 	        cmocka_unit_test(test_fit_pad_and_align),
 	        cmocka_unit_test(test_fit_truncate),
 	        cmocka_unit_test(test_fit_always_exact),
+	        cmocka_unit_test(test_fit_middle_keeps_the_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
