@@ -515,6 +515,9 @@ static char *file_path(const struct session_store *st, const char *name)
 /* mkdirs creates dir and its missing parents, each 0700. */
 static bool mkdirs(const char *dir, struct err *err)
 {
+	if (!*dir) {
+		return err_set(err, ERR_CONFIG, 0, "no directory for sessions");
+	}
 	char *p = xstrdup(dir);
 	for (char *s = p + 1;; s++) {
 		bool last = *s == '\0';

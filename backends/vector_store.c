@@ -6,11 +6,15 @@
 #include "vector_store.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <locale.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +28,7 @@
 
 #define TIMEOUT_MS 30000
 #define TABLE_NAME_MAX 48
+#define INSERT_ROWS 64
 
 enum op_kind { OP_NONE, OP_OPEN, OP_LOOKUP, OP_REPLACE, OP_QUERY };
 
@@ -61,9 +66,18 @@ struct step {
 	bool keep; /* its rows are the call's result */
 };
 
+/* A name lookup in flight. evdns always calls back, even after the store is closed: the ticket,
+ * then without a store, is what it gets. */
+struct resolve_ticket {
+	struct vector_store *vs;
+};
+
 struct pg {
 	PGconn *conn;
 	char *host, *port;
+	PQconninfoOption *opts; /* the parsed conninfo, until connected */
+	struct evdns_base *dns;
+	struct resolve_ticket *ticket;
 	struct event *ev;
 	int ev_fd;
 	short ev_what;
@@ -775,6 +789,7 @@ static void local_query(struct vector_store *vs, const float *vec, size_t dim, c
 
 static void pg_step_on(struct vector_store *vs);
 static void pg_watch(struct vector_store *vs, short what);
+static void arm_timer(struct vector_store *vs);
 
 static void steps_free(struct pg *pg)
 {
@@ -996,11 +1011,13 @@ static void pg_step_on(struct vector_store *vs)
 		pg_lost(vs);
 		return;
 	}
+	arm_timer(vs); /* each statement has the whole timeout */
 	pg_watch(vs, f ? EV_READ | EV_WRITE : EV_READ);
 }
 
 static void pg_connected(struct vector_store *vs);
 static void pg_connect_failed(struct vector_store *vs);
+static void pg_fail_connect(struct vector_store *vs, enum err_code code, const char *why);
 
 static void on_pg_socket(evutil_socket_t fd, short what, void *arg)
 {
@@ -1081,6 +1098,10 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct vector_store *vs = arg;
 	struct pg *pg = &vs->pg;
+	if (pg->ticket) {
+		pg->ticket->vs = NULL; /* the lookup comes back to nobody */
+		pg->ticket = NULL;
+	}
 	pg->broken = true;
 	pg->failed = false;
 	char *msg = xasprintf("%s within %.0f s",
@@ -1105,8 +1126,7 @@ static void arm_timer(struct vector_store *vs)
 
 static void pg_connect_failed(struct vector_store *vs)
 {
-	struct pg *pg = &vs->pg;
-	const char *msg = PQerrorMessage(pg->conn);
+	const char *msg = PQerrorMessage(vs->pg.conn);
 	char *why = pg_reason(msg);
 	enum err_code code = ERR_UNREACHABLE;
 	if (strstr(msg, "authentication failed") || strstr(msg, "pg_hba.conf") ||
@@ -1115,17 +1135,8 @@ static void pg_connect_failed(struct vector_store *vs)
 	} else if (strstr(msg, "does not exist")) {
 		code = ERR_CONFIG;
 	}
-	pg->connecting = false;
-	pg->broken = true;
-	if (pg->ev) {
-		event_free(pg->ev);
-		pg->ev = NULL;
-	}
-	err_set(&pg->err, code, 0, "rag: cannot connect to PostgreSQL at %s:%s: %s", pg->host,
-	        pg->port, why);
+	pg_fail_connect(vs, code, why);
 	free(why);
-	struct err e = pg->err;
-	complete_later(vs, &e);
 }
 
 static void pg_connected(struct vector_store *vs)
@@ -1150,30 +1161,171 @@ static void quiet_notices(void *arg, const char *message)
 	(void)message;
 }
 
-static void pg_open(struct vector_store *vs, const char *conninfo)
+static const char *conninfo_value(const PQconninfoOption *opts, const char *key)
+{
+	for (const PQconninfoOption *o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, key) == 0) {
+			return o->val && *o->val ? o->val : NULL;
+		}
+	}
+	return NULL;
+}
+
+static bool host_is_numeric(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static void pg_fail_connect(struct vector_store *vs, enum err_code code, const char *why)
 {
 	struct pg *pg = &vs->pg;
-	pg->conn = PQconnectStart(conninfo);
+	pg->connecting = false;
+	pg->broken = true;
+	if (pg->ev) {
+		event_free(pg->ev);
+		pg->ev = NULL;
+	}
+	err_set(&pg->err, code, 0, "rag: cannot connect to PostgreSQL at %s:%s: %s", pg->host,
+	        pg->port, why);
+	struct err e = pg->err;
+	complete_later(vs, &e);
+}
+
+/* Starts libpq's connection with the parsed options, and hostaddr when a lookup gave one (host
+ * is still passed, for TLS and .pgpass). */
+static void pg_connect(struct vector_store *vs, const char *hostaddr)
+{
+	struct pg *pg = &vs->pg;
+	size_t n = 0;
+	for (const PQconninfoOption *o = pg->opts; o->keyword; o++) {
+		n++;
+	}
+	const char **keys = xcalloc(n + 2, sizeof(char *));
+	const char **vals = xcalloc(n + 2, sizeof(char *));
+	size_t k = 0;
+	for (const PQconninfoOption *o = pg->opts; o->keyword; o++) {
+		if (o->val && !(hostaddr && strcmp(o->keyword, "hostaddr") == 0)) {
+			keys[k] = o->keyword;
+			vals[k++] = o->val;
+		}
+	}
+	if (hostaddr) {
+		keys[k] = "hostaddr";
+		vals[k++] = hostaddr;
+	}
+	pg->conn = PQconnectStartParams(keys, vals, 0);
+	free(keys);
+	free(vals);
+	PQconninfoFree(pg->opts);
+	pg->opts = NULL;
 	if (!pg->conn) {
 		abort(); /* only on exhausted memory */
 	}
 	PQsetNoticeProcessor(pg->conn, quiet_notices, NULL);
-	const char *h = PQhost(pg->conn), *p = PQport(pg->conn);
-	pg->host = xstrdup(h && *h ? h : "localhost");
-	pg->port = xstrdup(p && *p ? p : "5432");
-	vs->describe = xasprintf("PostgreSQL at %s:%s, table %s", pg->host, pg->port, vs->table);
 	if (PQstatus(pg->conn) == CONNECTION_BAD) {
-		struct err e;
 		char *why = pg_reason(PQerrorMessage(pg->conn));
+		pg_fail_connect(vs, ERR_UNREACHABLE, why);
+		free(why);
+		return;
+	}
+	pg_watch(vs, EV_WRITE);
+}
+
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct resolve_ticket *ticket = arg;
+	struct vector_store *vs = ticket->vs;
+	free(ticket);
+	if (!vs) { /* closed, or timed out, meanwhile */
+		if (res) {
+			evutil_freeaddrinfo(res);
+		}
+		return;
+	}
+	vs->pg.ticket = NULL;
+	struct evutil_addrinfo *pick = NULL;
+	for (struct evutil_addrinfo *ai = res; ai && result == 0; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			pick = ai;
+			break;
+		}
+		if (ai->ai_family == AF_INET6 && !pick) {
+			pick = ai;
+		}
+	}
+	if (!pick) {
+		char *why = xasprintf("cannot resolve %s: %s", vs->pg.host,
+		                      result ? evutil_gai_strerror(result) : "no address");
+		pg_fail_connect(vs, ERR_UNREACHABLE, why);
+		free(why);
+	} else {
+		char ip[INET6_ADDRSTRLEN];
+		const void *addr =
+		        pick->ai_family == AF_INET
+		                ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+		                : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+		inet_ntop(pick->ai_family, addr, ip, sizeof(ip));
+		pg_connect(vs, ip);
+	}
+	if (res) {
+		evutil_freeaddrinfo(res);
+	}
+}
+
+/* Parses the conninfo, then looks the host name up through evdns (libpq's own lookup would
+ * block the loop) unless it is an address, a socket directory, a list, or hostaddr is given. */
+static void pg_open(struct vector_store *vs, const char *conninfo)
+{
+	struct pg *pg = &vs->pg;
+	char *errmsg = NULL;
+	pg->opts = PQconninfoParse(conninfo, &errmsg);
+	const char *host = conninfo_value(pg->opts, "host");
+	const char *port = conninfo_value(pg->opts, "port");
+	const char *hostaddr = conninfo_value(pg->opts, "hostaddr");
+	if (!host) {
+		host = getenv("PGHOST");
+	}
+	if (!port) {
+		port = getenv("PGPORT");
+	}
+	pg->host = xstrdup(host && *host ? host : hostaddr ? hostaddr : "localhost");
+	pg->port = xstrdup(port && *port ? port : "5432");
+	vs->describe = xasprintf("PostgreSQL at %s:%s, table %s", pg->host, pg->port, vs->table);
+	if (!pg->opts) {
+		struct err e;
+		char *why = pg_reason(errmsg);
 		err_set(&e, ERR_CONFIG, 0, "rag: [rag] postgres is not a usable conninfo: %s", why);
 		free(why);
+		PQfreemem(errmsg);
 		pg->broken = true;
 		complete_later(vs, &e);
 		return;
 	}
 	pg->connecting = true;
 	arm_timer(vs);
-	pg_watch(vs, EV_WRITE);
+	if (hostaddr || !host || !*host || host[0] == '/' || strchr(host, ',') ||
+	    host_is_numeric(host)) {
+		pg_connect(vs, NULL);
+		return;
+	}
+	pg->dns = evdns_base_new(vs->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                           EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!pg->dns) {
+		pg_fail_connect(vs, ERR_NETWORK, "cannot start a name lookup");
+		return;
+	}
+	struct evutil_addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	struct resolve_ticket *ticket = xcalloc(1, sizeof(*ticket));
+	ticket->vs = vs;
+	pg->ticket = ticket;
+	/* May call on_resolved before it returns (a name from /etc/hosts): that is still inside
+	 * vector_store_open, which is why every completion goes through complete_later. */
+	evdns_getaddrinfo(pg->dns, host, NULL, &hints, on_resolved, ticket);
 }
 
 /* A call on a connection that cannot serve it fails from the loop. */
@@ -1196,7 +1348,6 @@ static void pg_start(struct vector_store *vs, const char *what)
 	vs->what = xstrdup(what);
 	vs->pg.failed = false;
 	err_clear(&vs->pg.err);
-	arm_timer(vs);
 	pg_step_on(vs);
 }
 
@@ -1263,6 +1414,13 @@ void vector_store_close(struct vector_store *vs)
 	if (vs->pg.conn) {
 		PQfinish(vs->pg.conn);
 	}
+	if (vs->pg.ticket) {
+		vs->pg.ticket->vs = NULL; /* on_resolved still runs, from the loop, and frees it */
+	}
+	if (vs->pg.dns) {
+		evdns_base_free(vs->pg.dns, 1);
+	}
+	PQconninfoFree(vs->pg.opts);
 	free(vs->pg.host);
 	free(vs->pg.port);
 	local_clear(&vs->idx);
@@ -1370,18 +1528,29 @@ void vector_store_replace(struct vector_store *vs, const char *source, const cha
 		         0);
 	}
 	step_add(pg, xasprintf("DELETE FROM %s WHERE source = $1", vs->table), 1, source);
-	for (size_t i = 0; i < n; i++) {
-		char index[24];
-		snprintf(index, sizeof(index), "%zu", i);
-		char *vec = vector_store_vector_text(chunks[i].embedding, dim);
-		step_add(pg,
-		         xasprintf("INSERT INTO %s (source, file_hash, embed_model, chunk_index, "
-		                   "title, "
-		                   "text, embedding) VALUES ($1, $2, $3, $4, $5, $6, $7::vector)",
-		                   vs->table),
-		         7, source, hash, model, index, chunks[i].title ? chunks[i].title : "",
-		         chunks[i].text ? chunks[i].text : "", vec);
-		free(vec);
+	/* Up to INSERT_ROWS rows per statement: one round trip for a typical file. */
+	for (size_t first = 0; first < n; first += INSERT_ROWS) {
+		size_t rows = n - first < INSERT_ROWS ? n - first : INSERT_ROWS;
+		struct buf sql;
+		buf_init(&sql);
+		buf_appendf(
+		        &sql,
+		        "INSERT INTO %s (source, file_hash, embed_model, chunk_index, title, text, "
+		        "embedding) VALUES ",
+		        vs->table);
+		struct step *st = step_add(pg, NULL, 3, source, hash, model);
+		st->params = xrealloc(st->params, (3 + 4 * rows) * sizeof(char *));
+		for (size_t r = 0; r < rows; r++) {
+			const struct vector_store_chunk *ch = &chunks[first + r];
+			int p = 4 + 4 * (int)r;
+			buf_appendf(&sql, "%s($1, $2, $3, $%d::int, $%d, $%d, $%d::vector)",
+			            r ? ", " : "", p, p + 1, p + 2, p + 3);
+			st->params[st->n_params++] = xasprintf("%zu", first + r);
+			st->params[st->n_params++] = xstrdup(ch->title ? ch->title : "");
+			st->params[st->n_params++] = xstrdup(ch->text ? ch->text : "");
+			st->params[st->n_params++] = vector_store_vector_text(ch->embedding, dim);
+		}
+		st->sql = buf_steal(&sql);
 	}
 	step_add(pg, xstrdup("COMMIT"), 0);
 	char *what = xasprintf("storing the chunks of %s", source);

@@ -37,7 +37,7 @@ struct vector_store_opts {
 	const char *table;      /* NULL: VECTOR_STORE_TABLE; letters, digits and '_' only */
 	const char *local_path; /* NULL: vector_store_default_path() */
 	bool write;             /* local index: lock it for writing (ingest) */
-	long timeout_ms;        /* connecting, and each call; 0: 30 s */
+	long timeout_ms;        /* connecting, and each statement; 0: 30 s */
 };
 
 /* One chunk to store; embedding holds the store call's dim floats. */

@@ -45,4 +45,19 @@ int cli_pods(struct cli *c);
  * status. */
 int cli_rag(struct cli *c, int argc, char **argv);
 
+struct llm_request;
+struct llm_result;
+
+/* cli_chat runs `labdeck chat [--provider P] [--model M] [--no-cache] [--session NAME] [--rag]
+ * MESSAGE|-`; argv[0] is "chat". Returns the exit status (130 after Ctrl-C). */
+int cli_chat(struct cli *c, int argc, char **argv);
+
+/* cli_chat_run sends req on c's loop and streams the answer as `labdeck chat` does: text to
+ * stdout as it arrives (sanitised on a terminal) unless c->json, thinking dimmed on stderr when
+ * that is a terminal; --timeout is the stall limit. Ctrl-C or SIGTERM cancels, keeping what
+ * came; *stopped_by is then that signal (SIGPIPE when stdout went away), else 0. Returns the
+ * result, never NULL (llm_result_free it): a provider that is not configured gives ok false with
+ * ERR_CONFIG. */
+struct llm_result *cli_chat_run(struct cli *c, const struct llm_request *req, int *stopped_by);
+
 #endif

@@ -167,13 +167,12 @@ static char *source_of(const char *path)
 	if (strcmp(path, "-") == 0) {
 		return xstrdup("(stdin)");
 	}
+	/* Stored as text (PostgreSQL wants UTF-8): a byte that is not becomes U+FFFD. */
 	char *real = realpath(path, NULL);
-	if (real) {
-		char *copy = xstrdup(real);
-		free(real);
-		return copy;
-	}
-	return xstrdup(path);
+	const char *name = real ? real : path;
+	char *fixed = chunker_fix_utf8(name, strlen(name));
+	free(real);
+	return fixed;
 }
 
 static const char *base_name(const char *path)
@@ -190,7 +189,7 @@ static bool ingest_one(struct cli *c, struct vector_store *vs, const char *path,
                        struct ingested *out)
 {
 	const char *model = c->cfg.ollama.embed_model;
-	out->path = xstrdup(path);
+	out->path = chunker_fix_utf8(path, strlen(path));
 	out->status = "error";
 	struct err e;
 	err_clear(&e);

@@ -33,6 +33,9 @@ static void usage(FILE *out)
 	      "  rag ingest FILE...    chunk, embed ([ollama] embed_model) and store files for "
 	      "retrieval\n"
 	      "  rag query TEXT        the [rag] top_k stored chunks nearest TEXT, with distances\n"
+	      "  chat [--provider P] [--model M] MESSAGE|-\n"
+	      "                        ask a model (ollama, gemini or openai); the answer streams\n"
+	      "                        to stdout ('labdeck chat --help' for the rest)\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json                print one JSON object (SPEC shapes) instead of a table\n"
@@ -48,7 +51,7 @@ static void usage(FILE *out)
 	      "  --version             print the version\n"
 	      "  -h, --help            this help\n"
 	      "\n"
-	      "Not in this version yet: chat, guest actions, deploy, jobs, ssh and topology.\n"
+	      "Not in this version yet: guest actions, deploy, jobs, ssh and topology.\n"
 	      "\n"
 	      "Exit status: 0 done; 1 refused or failed; 2 usage or configuration error;\n"
 	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission "
@@ -88,6 +91,81 @@ static int run_rag(struct cli *c)
 	return cli_rag(c, rag_argc, rag_argv);
 }
 
+/* `chat` parses its own options (cli_chat); the global ones may stand before or after it.
+ * split_chat puts its words here and the global options in an argv of their own. */
+static int chat_argc;
+static char **chat_argv;
+static char **global_argv;
+
+static int run_chat(struct cli *c)
+{
+	return cli_chat(c, chat_argc, chat_argv);
+}
+
+static void free_split(void)
+{
+	free(chat_argv);
+	free(global_argv);
+}
+
+static bool is_opt(const char *a, const char *name)
+{
+	return strcmp(a, name) == 0;
+}
+
+/* split_chat: when the command word is "chat", keeps in argc and argv only the global options
+ * (from before and after it) and moves the rest, from "chat" on, to chat_argv. A value of
+ * chat's own options (--model --json) stays with chat; everything after "--" too. */
+static void split_chat(int *argc, char ***argv)
+{
+	int n = *argc;
+	char **v = *argv;
+	int i = 1;
+	while (i < n && !is_opt(v[i], "--") && v[i][0] == '-' && v[i][1] != '\0') {
+		bool takes_value = is_opt(v[i], "--config") || is_opt(v[i], "--timeout") ||
+		                   is_opt(v[i], "--node") || is_opt(v[i], "--namespace") ||
+		                   is_opt(v[i], "-n");
+		i += takes_value ? 2 : 1;
+	}
+	if (i >= n || strcmp(v[i], "chat") != 0) {
+		return;
+	}
+	global_argv = xcalloc((size_t)n + 1, sizeof(*global_argv));
+	chat_argv = xcalloc((size_t)n + 1, sizeof(*chat_argv));
+	atexit(free_split);
+	int gn = 0, cn = 0;
+	for (int k = 0; k < i; k++) {
+		global_argv[gn++] = v[k];
+	}
+	chat_argv[cn++] = v[i];
+	for (int k = i + 1; k < n; k++) {
+		const char *a = v[k];
+		if (is_opt(a, "--")) {
+			while (k < n) {
+				chat_argv[cn++] = v[k++];
+			}
+			break;
+		}
+		if (is_opt(a, "--json") || is_opt(a, "--readonly") ||
+		    str_has_prefix(a, "--config=") || str_has_prefix(a, "--timeout=")) {
+			global_argv[gn++] = v[k];
+		} else if ((is_opt(a, "--config") || is_opt(a, "--timeout")) && k + 1 < n) {
+			global_argv[gn++] = v[k++];
+			global_argv[gn++] = v[k];
+		} else if ((is_opt(a, "--provider") || is_opt(a, "--model") ||
+		            is_opt(a, "--session")) &&
+		           k + 1 < n) {
+			chat_argv[cn++] = v[k++];
+			chat_argv[cn++] = v[k];
+		} else {
+			chat_argv[cn++] = v[k];
+		}
+	}
+	chat_argc = cn;
+	*argc = gn;
+	*argv = global_argv;
+}
+
 int main(int argc, char **argv)
 {
 	setlocale(LC_ALL, "");
@@ -109,6 +187,7 @@ int main(int argc, char **argv)
 	bool demo = false;
 	int opt;
 	opterr = 0;
+	split_chat(&argc, &argv);
 	while ((opt = getopt_long(argc, argv, "n:h", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_JSON:
@@ -156,7 +235,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (demo) {
-		if (optind < argc) {
+		if (optind < argc || chat_argv) {
 			return usage_error("--demo takes no command");
 		}
 		if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
@@ -165,7 +244,7 @@ int main(int argc, char **argv)
 		}
 		return demo_run(c.readonly);
 	}
-	const char *cmd = optind < argc ? argv[optind] : NULL;
+	const char *cmd = chat_argv ? chat_argv[0] : optind < argc ? argv[optind] : NULL;
 	int (*run)(struct cli *) = NULL;
 	if (!cmd) {
 		run = NULL; /* the console */
@@ -179,13 +258,15 @@ int main(int argc, char **argv)
 		run = run_rag;
 		rag_argc = argc - optind;
 		rag_argv = argv + optind;
+	} else if (strcmp(cmd, "chat") == 0) {
+		run = run_chat;
 	} else {
 		char *safe = text_sanitize(cmd, false);
 		int rc = usage_error("unknown command '%s'", safe);
 		free(safe);
 		return rc;
 	}
-	if (cmd && run != run_rag && optind + 1 < argc) {
+	if (cmd && run != run_rag && run != run_chat && optind + 1 < argc) {
 		char *safe = text_sanitize(argv[optind + 1], false);
 		int rc = usage_error("unexpected argument '%s'", safe);
 		free(safe);

@@ -242,7 +242,8 @@ def rag_local_index(lab):
 def rag_postgres_down(lab):
     pg = services.postgres()
     password = "Sup3r-s3cret-" + secrets.token_hex(4)
-    uri = "postgresql://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable" % (password, pg.port)
+    # a URI with a host name (looked up without blocking) and a password
+    uri = "postgresql://postgres:%s@localhost:%d/postgres?sslmode=disable" % (password, pg.port)
     cfg = rag_config(lab, postgres=uri, table="rag_it_down")
     docs = Docs()
     try:
@@ -256,7 +257,7 @@ def rag_postgres_down(lab):
             check(r.code == 3, "exit 3 with PostgreSQL down: %s" % " ".join(args[:2]), r)
             lines = [l for l in r.err.splitlines() if l.strip()]
             check(len(lines) == 1, "one line on stderr", r)
-            check("127.0.0.1:%d" % pg.port in lines[0] and "PostgreSQL" in lines[0],
+            check("localhost:%d" % pg.port in lines[0] and "PostgreSQL" in lines[0],
                   "the message names PostgreSQL's host and port", r)
             check(password not in r.err and password not in r.out, "never the password", r)
             check(r.elapsed < 10, "fails fast", r)
@@ -307,4 +308,31 @@ def rag_usage(lab):
         check(r.code == 2, "exit 2 for a file that is not there", r)
         check("/nonexistent/notes.md" in r.err, "names the file", r)
     finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@test
+def rag_embed_faults(lab):
+    """Ollama answering badly: a clear message and exit 3, nothing stored."""
+    state = tempfile.mkdtemp(prefix="labdeck-rag-state-")
+    docs = Docs()
+    env = {"XDG_STATE_HOME": state}
+    cfg = rag_config(lab)
+    try:
+        for kind, params, says in (("malformed", {}, "not JSON"),
+                                   ("status", {"code": 500}, "500"),
+                                   ("truncated", {}, "ollama")):
+            lab.fault("ollama", kind, path="/api/embed", count=1, **params)
+            r = run("rag", "ingest", "--json", docs.path("proxmox-gpu.md"), config=cfg, env=env)
+            lab.clear()
+            check(r.code == 3, "exit 3 on a %s answer" % kind, r)
+            check(says in r.err and "ollama" in r.err, "the message says what went wrong", r)
+            check(r.json()["files"][0]["status"] == "error", "not stored", r)
+            sanitizer_clean(r)
+        # the next try, with Ollama well again, stores the file
+        r = run("rag", "ingest", "--json", docs.path("proxmox-gpu.md"), config=cfg, env=env)
+        check(r.code == 0 and r.json()["files"][0]["status"] == "added", "stored now", r)
+    finally:
+        lab.clear()
+        docs.close()
         shutil.rmtree(state, ignore_errors=True)

@@ -566,10 +566,6 @@ def stream_writes(req, events, chunk_ms):
         yield w
 
 
-def ms_for(reply, default_ms):
-    return default_ms if reply is None or reply.chunk_ms is None else float(reply.chunk_ms)
-
-
 class LlmBackend:
     """What the three model servers share: the streaming fault kinds.
 
@@ -583,11 +579,10 @@ class LlmBackend:
     chunk_ms = DEFAULT_CHUNK_MS
 
     def plan(self, req):
+        """prepare(req), once per request.  An exception is a labsim bug: it
+        goes up (core logs it with its traceback and answers 500)."""
         if "plan" not in req.extra:
-            try:
-                req.extra["plan"] = self.prepare(req)
-            except Exception:  # a bad request: handle() answers it
-                req.extra["plan"] = None
+            req.extra["plan"] = self.prepare(req)
         return req.extra["plan"]
 
     def is_stream(self, req):

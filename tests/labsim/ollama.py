@@ -361,8 +361,6 @@ class Ollama(LlmBackend):
 
     def chat(self, req):
         plan = self.plan(req)
-        if plan is None:
-            return self.error(400, "bad request")
         if plan.events is None:
             return plan.response
         return Response(200, content_type=NDJSON, chunks=stream_writes(req, plan.events, plan.chunk_ms))

@@ -1038,11 +1038,17 @@ def names_checks(a, d):
     check("--hostile-names: a node label carries them too",
           HOSTILE_NAME in json.loads(raw)["metadata"]["labels"].values())
     found_log = found_event = False
-    for gw in named(d, "lab", "gateway-"):
-        st, _, _, body = d.get("kubernetes", "/api/v1/namespaces/lab/pods/%s/log" % gw)
-        found_log = found_log or HOSTILE_TEXT in body.decode("utf-8", "replace")
-        st, _, _, body = d.get("kubernetes", "/api/v1/namespaces/lab/events?fieldSelector=involvedObject.name=" + gw)
-        found_event = found_event or any(HOSTILE_TEXT in e["message"] for e in json.loads(body)["items"])
+    # (--churn 1 may have just restarted the pod: its new instance writes the line 2.25 s after the start)
+    deadline = time.time() + 5
+    while not (found_log and found_event) and time.time() < deadline:
+        for gw in named(d, "lab", "gateway-"):
+            st, _, _, body = d.get("kubernetes", "/api/v1/namespaces/lab/pods/%s/log" % gw)
+            found_log = found_log or HOSTILE_TEXT in body.decode("utf-8", "replace")
+            st, _, _, body = d.get("kubernetes",
+                                   "/api/v1/namespaces/lab/events?fieldSelector=involvedObject.name=" + gw)
+            found_event = found_event or any(HOSTILE_TEXT in e["message"] for e in json.loads(body)["items"])
+        if not (found_log and found_event):
+            time.sleep(0.5)
     check("--hostile-names: a gateway pod's log line and event message carry OSC 52 and CSI 2J",
           found_log and found_event, (found_log, found_event))
 

@@ -263,6 +263,9 @@ def ollama_checks(a, check):
     check("ollama /api/embed unknown model: 404 model \"x\" not found, try pulling it first",
           r.status == 404 and r.json()["error"] == 'model "nomic-embed-text" not found, try pulling it first',
           r.body)
+    r = post(a, "ollama", "/api/embeddings", {"model": "bge-m3", "prompt": "how do I pass the iGPU through"})
+    check("ollama legacy /api/embeddings: {\"embedding\":[...]} the same vector",
+          r.status == 200 and r.json()["embedding"] == v)
     r = post(a, "ollama", "/api/show", {"model": "bge-m3"})
     check("ollama /api/show: capabilities and embedding length",
           r.json()["capabilities"] == ["embedding"] and r.json()["model_info"]["bert.embedding_length"] == 1024)
@@ -367,8 +370,8 @@ def gemini_checks(a, check):
     check("gemini maxOutputTokens: the answer stops with MAX_TOKENS (thinking counts against it)",
           ev[-1]["candidates"][0]["finishReason"] == "MAX_TOKENS"
           and u["candidatesTokenCount"] + u["thoughtsTokenCount"] == 100, u)
-    r = post(a, "gemini", g + ":generateContent", dict(body, generationConfig={"thinkingConfig": {"thinkingBudget": 0}}),
-             gkey(a))
+    r = post(a, "gemini", g + ":generateContent",
+             dict(body, generationConfig={"thinkingConfig": {"thinkingBudget": 0}}), gkey(a))
     check("gemini 2.5 Pro with thinkingBudget 0: 400 'only works in thinking mode'",
           r.status == 400 and "only works in thinking mode" in r.json()["error"]["message"], r.body)
     ev = one_shot("why is the sky blue", thinkingConfig={"includeThoughts": True})
@@ -376,8 +379,10 @@ def gemini_checks(a, check):
     check("gemini includeThoughts: thought parts (thought: true) before the answer",
           thought and ev[0]["candidates"][0]["content"]["parts"][0].get("thought") is True, ev[0])
     r = get(a, "gemini", "/v1beta/models", gkey(a))
-    check("gemini GET /v1beta/models lists models/gemini-2.5-pro",
-          "models/gemini-2.5-pro" in [m["name"] for m in r.json()["models"]])
+    r2 = get(a, "gemini", "/v1beta/models/gemini-2.5-flash", gkey(a))
+    check("gemini GET /v1beta/models lists models/gemini-2.5-pro; GET one model",
+          "models/gemini-2.5-pro" in [m["name"] for m in r.json()["models"]]
+          and r2.json()["name"] == "models/gemini-2.5-flash" and r2.json()["thinking"] is True, r2.body)
 
 
 def openai_checks(a, check):
@@ -407,7 +412,9 @@ def openai_checks(a, check):
     check("openai: the configured Bearer key is required (401 otherwise)",
           r.status == 401 and r2.status == 401 and r.json()["error"]["type"] == "authentication_error", r.body)
     r = get(a, "openai", "/v1/models", okey(a))
-    check("openai GET /v1/models lists 'local'", [m["id"] for m in r.json()["data"]] == ["local"], r.body)
+    r2 = get(a, "openai", "/health")
+    check("openai GET /v1/models lists 'local'; GET /health needs no key",
+          [m["id"] for m in r.json()["data"]] == ["local"] and r2.json() == {"status": "ok"}, r.body)
     r = post(a, "openai", "/v1/chat/completions", dict(body, model="gpt-9"), okey(a))
     check("openai unknown model: 404 with an error object", r.status == 404 and "gpt-9" in r.json()["error"]["message"])
 
@@ -504,6 +511,15 @@ def llm_fault_checks(a, check):
     except ValueError:
         bad = True
     check("fault malformed (ollama): 200 JSON content type, not JSON", r.status == 200 and bad)
+    a.fault(backend="ollama", kind="big", mb=1, count=1)
+    r = get(a, "ollama", "/api/tags")
+    check("fault big (ollama): a valid 1 MB JSON body, chunked",
+          r.status == 200 and len(r.body) >= 1024 * 1024 and len(r.json()["models"]) > 100 and r.terminated,
+          len(r.body))
+    a.fault(backend="openai", kind="slow401", seconds=1, count=1)
+    t = time.time()
+    r = get(a, "openai", "/v1/models", {"Authorization": "Bearer sk-wrong"})
+    check("fault slow401 (openai): the 401 of a wrong key comes after 1 s", r.status == 401 and time.time() - t >= 0.95)
     a.fault(backend="openai", kind="reset", count=1)
     r = get(a, "openai", "/v1/models", okey(a))
     check("fault reset (openai): no answer", r.status is None, r.reads[:1])

@@ -1107,6 +1107,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	evhttp_add_header(out, "Content-Type", "text/event-stream");
+	assert_null(s->streaming); /* one streamed answer at a time */
 	evhttp_send_reply_start(req, 200, "OK");
 	s->streaming = req;
 	s->sent = 0;
@@ -1309,6 +1310,8 @@ static void test_wire_ollama_errors(void **state)
 	assert_string_equal(c->t.text.data, "The node pve-a is");
 	llm_result_free(c->res);
 	c->res = NULL;
+	/* The server writes the rest into the closed connection before the next request. */
+	SUPPORT_WAIT_FOR(c->srv.base, c->srv.ended, 5000);
 
 	c->done_calls = 0;
 	c->srv.status = 404;

@@ -891,13 +891,30 @@ static void silent(void **state)
 	fx_finish(&f);
 }
 
+static void destroy_while_resolving(void **state)
+{
+	/* A name lookup in flight when the client goes: no callback, nothing left behind (ASan). */
+	struct fx f;
+	memset(&f, 0, sizeof(f));
+	f.base = support_base_new(&f.tick);
+	struct err err;
+	f.redis = redis_client_create(f.base, "redis://cache.lab.invalid:6379/0", NULL, &err);
+	calls = 0;
+	redis_client_command(f.redis, 1, (const char *const[]){"PING"}, NULL, raw_count, NULL);
+	redis_client_destroy(f.redis);
+	f.redis = NULL;
+	support_run_for(f.base, 100);
+	assert_int_equal(calls, 0);
+	fx_finish(&f);
+}
+
 /* ---- against a real redis-server ----------------------------------------------------------- */
 
 #define TEST_DB 9
 
 /* test_url: LABDECK_TEST_REDIS_URL with its host spelled as given and the test database; NULL
  * (and the test skipped) when the variable is not set. */
-static char *test_url(const char *host)
+static char *test_url_db(const char *host, int db)
 {
 	const char *env = getenv("LABDECK_TEST_REDIS_URL");
 	if (!env || !*env) {
@@ -908,9 +925,14 @@ static char *test_url(const char *host)
 	if (!redis_client_parse_url(env, &u, &err)) {
 		fail_msg("LABDECK_TEST_REDIS_URL: %s", err.msg);
 	}
-	char *url = xasprintf("redis://%s:%d/%d", host ? host : u.host, u.port, TEST_DB);
+	char *url = xasprintf("redis://%s:%d/%d", host ? host : u.host, u.port, db);
 	redis_client_url_finish(&u);
 	return url;
+}
+
+static char *test_url(const char *host)
+{
+	return test_url_db(host, TEST_DB);
 }
 
 static void fx_redis(struct fx *f, const char *host)
@@ -962,9 +984,7 @@ static void redis_lifecycle(void **state)
 	RAW(f.base, f.redis, &r, "SISMEMBER", "labdeck:sessions", "gpu");
 	assert_int_equal(r.integer, 1);
 	{
-		char *url0 = test_url(NULL);
-		char *slash = strrchr(url0, '/');
-		strcpy(slash, "/0");
+		char *url0 = test_url_db(NULL, 0);
 		struct err err;
 		struct redis_client *db0 = redis_client_create(f.base, url0, NULL, &err);
 		RAW(f.base, db0, &r, "EXISTS", "labdeck:session:gpu");
@@ -1127,9 +1147,7 @@ static void redis_bad_db(void **state)
 	/* A database the server does not have: SELECT refused, said as such. */
 	struct fx f;
 	fx_redis(&f, NULL);
-	char *url = test_url(NULL);
-	char *slash = strrchr(url, '/');
-	strcpy(slash, "/99");
+	char *url = test_url_db(NULL, 99);
 	struct err err;
 	struct redis_client *c = redis_client_create(f.base, url, NULL, &err);
 	struct raw r = {0};
@@ -1267,6 +1285,7 @@ int main(void)
 	        cmocka_unit_test(urls),
 	        cmocka_unit_test(refused),
 	        cmocka_unit_test(silent),
+	        cmocka_unit_test(destroy_while_resolving),
 	        cmocka_unit_test(redis_lifecycle),
 	        cmocka_unit_test(redis_by_name),
 	        cmocka_unit_test(redis_bad_db),
