@@ -60,4 +60,10 @@ int cli_chat(struct cli *c, int argc, char **argv);
  * ERR_CONFIG. */
 struct llm_result *cli_chat_run(struct cli *c, const struct llm_request *req, int *stopped_by);
 
+struct vector_store_hits;
+/* cli_rag_retrieve embeds question with [ollama] embed_model and fills hits with the top-k
+ * chunks of the configured store (pgvector or the local index); false with the errors added to
+ * c when either side fails. */
+bool cli_rag_retrieve(struct cli *c, const char *question, struct vector_store_hits *hits);
+
 #endif

@@ -22,8 +22,12 @@
 
 #include "cli.h"
 #include "llm.h"
+#include "llm_cache.h"
+#include "redis_client.h"
+#include "session.h"
 #include "text.h"
 #include "util.h"
+#include "vector_store.h"
 
 /* A message read from stdin larger than this is refused. */
 #define MAX_STDIN ((size_t)16 << 20)
@@ -417,10 +421,22 @@ static json_t *count_or_null(bool known, int64_t v)
 	return known ? json_integer(v) : json_null();
 }
 
-static void print_json(const struct llm_result *res)
+/* What the command adds around one answer: retrieval, the pipeline, the cache. */
+struct chat_extra {
+	json_t *sources;      /* [{"id","title","distance"}], owned */
+	int64_t local_tokens; /* spent by local models besides the answer (condensing) */
+	bool cached;          /* answered from the cache */
+	const char *pipeline; /* "condense", "direct" or NULL (no retrieval) */
+	size_t context_chars; /* the context sent with the question */
+	size_t direct_chars;  /* what "direct" would have sent */
+};
+
+static void print_json(const struct llm_result *res, const struct chat_extra *x)
 {
-	int64_t total =
-	        res->usage.known ? res->usage.prompt_tokens + res->usage.completion_tokens : 0;
+	/* A cached answer cost nothing this time. */
+	int64_t total = res->usage.known && !x->cached
+	                        ? res->usage.prompt_tokens + res->usage.completion_tokens
+	                        : 0;
 	bool cloud = llm_provider_is_cloud(res->provider);
 	json_t *root = json_object();
 	json_object_set_new(root, "provider", json_string(llm_provider_name(res->provider)));
@@ -435,9 +451,19 @@ static void print_json(const struct llm_result *res)
 	json_object_set_new(usage, "thinking_tokens",
 	                    count_or_null(res->usage.known, res->usage.thinking_tokens));
 	json_object_set_new(root, "usage", usage);
-	json_object_set_new(root, "sources", json_array());
+	json_object_set_new(root, "sources", x->sources ? json_incref(x->sources) : json_array());
 	json_object_set_new(root, "cloud_tokens", json_integer(cloud ? total : 0));
-	json_object_set_new(root, "local_tokens", json_integer(cloud ? 0 : total));
+	json_object_set_new(root, "local_tokens",
+	                    json_integer((cloud ? 0 : total) + x->local_tokens));
+	json_object_set_new(root, "cached", json_boolean(x->cached));
+	if (x->pipeline) {
+		json_t *rag = json_object();
+		json_object_set_new(rag, "pipeline", json_string(x->pipeline));
+		json_object_set_new(rag, "context_chars",
+		                    json_integer((json_int_t)x->context_chars));
+		json_object_set_new(rag, "direct_chars", json_integer((json_int_t)x->direct_chars));
+		json_object_set_new(root, "rag", rag);
+	}
 	json_object_set_new(root, "finish_reason",
 	                    res->finish_reason
 	                            ? jtext(res->finish_reason, strlen(res->finish_reason))
@@ -461,6 +487,120 @@ static void print_json(const struct llm_result *res)
 
 /* ---- the command -------------------------------------------------------------------------- */
 
+/* --- waiting on the loop for the session store and the cache --- */
+
+struct wait_one {
+	bool done;
+	bool failed;
+	struct err err;
+	struct session *loaded;
+	struct llm_cache_answer *hit;
+};
+
+static void run_until(struct cli *c, const bool *done)
+{
+	while (!*done) {
+		event_base_loop(c->base, EVLOOP_ONCE);
+	}
+}
+
+static void on_session_loaded(void *ud, struct session *s, const struct err *err)
+{
+	struct wait_one *w = ud;
+	w->done = true;
+	w->loaded = s;
+	if (err) {
+		w->failed = true;
+		w->err = *err;
+	}
+}
+
+static void on_session_saved(void *ud, const struct err *err)
+{
+	struct wait_one *w = ud;
+	w->done = true;
+	if (err) {
+		w->failed = true;
+		w->err = *err;
+	}
+}
+
+static void on_cache_get(void *ud, struct llm_cache_answer *hit)
+{
+	struct wait_one *w = ud;
+	w->done = true;
+	w->hit = hit;
+}
+
+static void on_cache_put(void *ud, bool stored)
+{
+	(void)stored;
+	struct wait_one *w = ud;
+	w->done = true;
+}
+
+static const char *role_name(enum llm_role r)
+{
+	return r == LLM_ROLE_SYSTEM ? "system" : r == LLM_ROLE_ASSISTANT ? "assistant" : "user";
+}
+
+static enum llm_role role_of(const char *s)
+{
+	return str_eq(s, "system")      ? LLM_ROLE_SYSTEM
+	       : str_eq(s, "assistant") ? LLM_ROLE_ASSISTANT
+	                                : LLM_ROLE_USER;
+}
+
+/* --- retrieval and the cost-saving pipeline --- */
+
+/* The retrieved chunks as one context block, each under its title. */
+static char *join_chunks(const struct vector_store_hits *hits)
+{
+	struct buf b;
+	buf_init(&b);
+	for (size_t i = 0; i < hits->len; i++) {
+		buf_appendf(&b, "## %s\n%s\n\n", hits->items[i].title, hits->items[i].text);
+	}
+	return buf_steal(&b);
+}
+
+/* condense asks the local summary model to shrink the context toward the question; the text
+ * (NULL when it failed: then the caller sends the chunks as they are) and its token cost. */
+static char *condense(struct cli *c, const char *question, const char *context, int64_t *tokens)
+{
+	char *prompt =
+	        xasprintf("Condense the context below to what answers the question. Keep each "
+	                  "title line and the facts that matter; drop the rest.\n\n"
+	                  "Question: %s\n\nContext:\n%s",
+	                  question, context);
+	struct llm_message m = {LLM_ROLE_USER, prompt};
+	struct llm_request req;
+	llm_request_init(&req, LLM_OLLAMA);
+	req.model = c->cfg.ollama.summary_model;
+	req.messages = &m;
+	req.n_messages = 1;
+	bool json = c->json;
+	c->json = true; /* nothing of the condensing reaches stdout */
+	int stopped = 0;
+	struct llm_result *r = cli_chat_run(c, &req, &stopped);
+	c->json = json;
+	free(prompt);
+	char *out = NULL;
+	if (r->ok && r->text_len) {
+		out = xstrndup(r->text, r->text_len);
+		*tokens += r->usage.known ? r->usage.prompt_tokens + r->usage.completion_tokens : 0;
+	} else {
+		char *why = text_sanitize(r->err.msg, false);
+		fprintf(stderr,
+		        "labdeck: rag: condensing with %s failed (%s); sending the chunks as "
+		        "they are\n",
+		        c->cfg.ollama.summary_model, why);
+		free(why);
+	}
+	llm_result_free(r);
+	return out;
+}
+
 int cli_chat(struct cli *c, int argc, char **argv)
 {
 	struct chat_args a;
@@ -468,24 +608,204 @@ int cli_chat(struct cli *c, int argc, char **argv)
 	if (rc >= 0) {
 		return rc;
 	}
-	/* Not wired yet (sessions, the cache, retrieval): accepted and validated only. */
-	(void)a.no_cache;
-	(void)a.session;
-	(void)a.rag;
+	struct chat_extra x = {0};
+	struct redis_client *redis = NULL;
+	if (c->cfg.redis.configured) {
+		struct err e;
+		redis = redis_client_create(c->base, c->cfg.redis.url, c->cfg.redis.password, &e);
+		if (!redis) {
+			cli_add_error(c, "redis", &e);
+		}
+	}
 
-	struct llm_message msg = {LLM_ROLE_USER, a.message};
+	/* 1. The session: its history goes before the new message. */
+	struct session_store *store = NULL;
+	struct session *sess = NULL;
+	if (a.session) {
+		store = session_store_create(c->base, redis, NULL);
+		struct wait_one w = {0};
+		session_load(store, a.session, on_session_loaded, &w);
+		run_until(c, &w.done);
+		if (w.failed) {
+			/* The store is away (Redis down): the chat goes on without the history, and
+			 * the exit status says the session part failed. */
+			cli_add_error(c, "session", &w.err);
+			char *why = text_sanitize(w.err.msg, false);
+			fprintf(stderr, "labdeck: %s; answering without the session's history\n",
+			        why);
+			free(why);
+			session_destroy(w.loaded);
+			c->n_errors--; /* reported just now; keep only its exit status */
+			free(c->errors[c->n_errors].backend);
+		} else {
+			sess = w.loaded;
+		}
+	}
+
+	/* 2. Retrieval, then the pipeline: condense locally before a cloud call. */
+	char *context = NULL;
+	struct vector_store_hits hits = {0};
+	if (a.rag) {
+		size_t errors_before = c->n_errors;
+		int status_before = c->exit_status;
+		if (!cli_rag_retrieve(c, a.message, &hits)) {
+			/* RAG off, with the reason; the chat goes on without context. */
+			for (size_t i = errors_before; i < c->n_errors; i++) {
+				char *why = text_sanitize(c->errors[i].err.msg, false);
+				fprintf(stderr,
+				        "labdeck: warning: %s; answering without retrieved "
+				        "context\n",
+				        why);
+				free(why);
+				free(c->errors[i].backend);
+			}
+			c->n_errors = errors_before;
+			c->exit_status = status_before;
+		}
+		if (hits.len) {
+			x.sources = json_array();
+			for (size_t i = 0; i < hits.len; i++) {
+				json_t *o = json_object();
+				json_object_set_new(o, "id",
+				                    json_integer((json_int_t)hits.items[i].id));
+				json_object_set_new(o, "title", json_string(hits.items[i].title));
+				json_object_set_new(o, "distance",
+				                    json_real(hits.items[i].distance));
+				json_object_set_new(o, "source", json_string(hits.items[i].source));
+				json_array_append_new(x.sources, o);
+			}
+			char *direct = join_chunks(&hits);
+			x.direct_chars = strlen(direct);
+			x.pipeline = str_eq(c->cfg.rag.pipeline, "direct") ? "direct" : "condense";
+			if (strcmp(x.pipeline, "condense") == 0) {
+				context = condense(c, a.message, direct, &x.local_tokens);
+			}
+			if (context && strlen(context) >= strlen(direct)) {
+				/* Short chunks can come back longer: then they go as they are. */
+				free(context);
+				context = NULL;
+				x.pipeline = "condense (kept the chunks: they were shorter)";
+			}
+			if (!context) {
+				context = direct;
+			} else {
+				free(direct);
+			}
+			x.context_chars = strlen(context);
+		}
+	}
+	char *asked = context ? xasprintf("Answer from the context when it helps.\n\nContext:\n%s\n"
+	                                  "Question: %s",
+	                                  context, a.message)
+	                      : xstrdup(a.message);
+
+	/* 3. The messages: the session's history, then the question. */
+	size_t n = (sess ? sess->len : 0) + 1;
+	struct llm_message *msgs = xcalloc(n, sizeof(*msgs));
+	struct llm_cache_message *cmsgs = xcalloc(n, sizeof(*cmsgs));
+	for (size_t i = 0; sess && i < sess->len; i++) {
+		msgs[i].role = role_of(sess->messages[i].role);
+		msgs[i].content = sess->messages[i].content;
+	}
+	msgs[n - 1].role = LLM_ROLE_USER;
+	msgs[n - 1].content = asked;
+	for (size_t i = 0; i < n; i++) {
+		cmsgs[i].role = role_name(msgs[i].role);
+		cmsgs[i].content = msgs[i].content;
+	}
 	struct llm_request req;
 	llm_request_init(&req, a.provider);
 	req.model = a.model;
-	req.messages = &msg;
-	req.n_messages = 1;
-	int stopped_by;
-	struct llm_result *res = cli_chat_run(c, &req, &stopped_by);
+	req.messages = msgs;
+	req.n_messages = n;
+	req.system = sess && sess->system ? sess->system : NULL;
+
+	/* 4. The cache: an identical request is answered from Redis. */
+	struct llm_cache *cache = NULL;
+	struct llm_cache_request creq = {0};
+	json_t *params = json_object();
+	const char *model = a.model ? a.model : llm_default_model(&c->cfg, a.provider);
+	if (redis && !a.no_cache && c->cfg.redis.cache_ttl > 0) {
+		cache = llm_cache_create(c->base, redis, c->cfg.redis.cache_ttl);
+		if (a.provider == LLM_OLLAMA) {
+			json_object_set_new(params, "num_ctx", json_integer(c->cfg.ollama.num_ctx));
+		}
+		creq.provider = llm_provider_name(a.provider);
+		creq.model = model;
+		creq.messages = cmsgs;
+		creq.n_messages = n;
+		creq.params = params;
+	}
+	struct llm_result *res = NULL;
+	int stopped_by = 0;
+	if (cache) {
+		struct wait_one w = {0};
+		llm_cache_get(cache, &creq, on_cache_get, &w);
+		run_until(c, &w.done);
+		if (w.hit) {
+			res = llm_result_new(a.provider, model);
+			free(res->text);
+			res->text = xstrdup(w.hit->text);
+			res->text_len = strlen(res->text);
+			res->ok = true;
+			res->usage.known = w.hit->prompt_tokens >= 0;
+			res->usage.prompt_tokens = w.hit->prompt_tokens;
+			res->usage.completion_tokens = w.hit->completion_tokens;
+			x.cached = true;
+			if (!c->json) {
+				bool tty = isatty(STDOUT_FILENO);
+				char *out =
+				        tty ? text_sanitize(res->text, true) : xstrdup(res->text);
+				fputs(out, stdout);
+				if (res->text_len && res->text[res->text_len - 1] != '\n') {
+					fputc('\n', stdout);
+				}
+				fflush(stdout);
+				free(out);
+				if (isatty(STDERR_FILENO)) {
+					fputs("labdeck: (answered from the cache; --no-cache asks "
+					      "again)\n",
+					      stderr);
+				}
+			}
+			llm_cache_answer_free(w.hit);
+		}
+	}
+	if (!res) {
+		res = cli_chat_run(c, &req, &stopped_by);
+		if (cache && res->ok && !res->truncated) {
+			struct llm_cache_answer ans = {
+			        .text = res->text,
+			        .thinking = res->thinking_len ? res->thinking : NULL,
+			        .prompt_tokens =
+			                res->usage.known ? (long)res->usage.prompt_tokens : -1,
+			        .completion_tokens =
+			                res->usage.known ? (long)res->usage.completion_tokens : -1,
+			        .created = now_wall(),
+			};
+			struct wait_one w = {0};
+			llm_cache_put(cache, &creq, &ans, on_cache_put, &w);
+			run_until(c, &w.done);
+		}
+	}
+
+	/* 5. The session keeps the question (without the retrieved context) and the answer. */
+	if (sess && res->ok) {
+		session_set_meta(sess, llm_provider_name(a.provider), a.model, NULL);
+		session_add(sess, "user", a.message);
+		session_add(sess, "assistant", res->text);
+		struct wait_one w = {0};
+		session_save(store, sess, on_session_saved, &w);
+		run_until(c, &w.done);
+		if (w.failed) {
+			cli_add_error(c, "session", &w.err);
+		}
+	}
 
 	int status = 0;
 	if (c->json && stopped_by != SIGPIPE &&
 	    (res->ok || res->text_len > 0 || res->thinking_len > 0 || stopped_by)) {
-		print_json(res);
+		print_json(res, &x);
 	}
 	if (stopped_by) {
 		status = 128 + stopped_by; /* as if the signal had ended us: 130 for Ctrl-C */
@@ -493,13 +813,29 @@ int cli_chat(struct cli *c, int argc, char **argv)
 		cli_add_error(c, llm_provider_name(a.provider), &res->err);
 		cli_report_errors(c);
 		status = c->exit_status;
-	} else if (res->truncated && res->finish_reason) {
-		char *why = text_sanitize(res->finish_reason, false);
-		fprintf(stderr, "labdeck: %s: the answer was cut at the token limit (%s)\n",
-		        llm_provider_name(a.provider), why);
-		free(why);
+	} else {
+		if (res->truncated && res->finish_reason) {
+			char *why = text_sanitize(res->finish_reason, false);
+			fprintf(stderr, "labdeck: %s: the answer was cut at the token limit (%s)\n",
+			        llm_provider_name(a.provider), why);
+			free(why);
+		}
+		cli_report_errors(
+		        c); /* the answer came; a session that could not be saved says so */
+		status = c->exit_status;
 	}
 	llm_result_free(res);
+	llm_cache_destroy(cache);
+	json_decref(params);
+	json_decref(x.sources);
+	free(msgs);
+	free(cmsgs);
+	free(asked);
+	free(context);
+	vector_store_hits_finish(&hits);
+	session_destroy(sess);
+	session_store_destroy(store);
+	redis_client_destroy(redis);
 	free(a.message);
 	return status;
 }

@@ -495,3 +495,35 @@ int cli_rag(struct cli *c, int argc, char **argv)
 	free(safe);
 	return rc;
 }
+
+bool cli_rag_retrieve(struct cli *c, const char *question, struct vector_store_hits *hits)
+{
+	memset(hits, 0, sizeof(*hits));
+	const char *model = c->cfg.ollama.embed_model;
+	size_t k = c->cfg.rag.top_k > 0 ? (size_t)c->cfg.rag.top_k : 5;
+	struct wait ws = {0}, we = {0};
+	struct vector_store *vs = open_store(c, false, &ws);
+	const char *texts[] = {question};
+	start_embed(c, texts, 1, &we);
+	wait_for(c, &ws);
+	wait_for(c, &we);
+	bool ok = !ws.failed && !we.failed;
+	if (ws.failed) {
+		cli_add_error(c, "rag", &ws.err);
+	}
+	if (we.failed) {
+		cli_add_error(c, "ollama", &we.err);
+	}
+	if (ok) {
+		struct wait wq = {0};
+		vector_store_query(vs, we.emb->vectors, we.emb->dim, model, k, hits, on_store, &wq);
+		wait_for(c, &wq);
+		if (wq.failed) {
+			cli_add_error(c, "rag", &wq.err);
+			ok = false;
+		}
+	}
+	vector_store_close(vs);
+	embed_result_destroy(we.emb);
+	return ok;
+}
