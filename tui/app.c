@@ -30,7 +30,7 @@
 #define MIN_COLS 80
 #define MIN_ROWS 24
 #define MAX_STACK 8
-#define N_TOP 3
+#define N_TOP 4
 
 enum mode { MODE_NORMAL, MODE_FILTER, MODE_COMMAND, MODE_HELP };
 
@@ -43,7 +43,7 @@ struct app {
 	struct k8s *k8s;
 	struct status_poller *poller;
 	struct pod_store *pods;
-	struct view *top[N_TOP]; /* nodes, guests, pods: live for the whole session */
+	struct view *top[N_TOP]; /* nodes, guests, pods, chat: live for the whole session */
 	struct view *stack[MAX_STACK];
 	int depth;
 	enum mode mode;
@@ -245,7 +245,7 @@ static void draw_title(struct app *a, int cols)
 	wattrset(stdscr, palette_attr(SLOT_TITLE));
 	fill_line(stdscr, 0, cols);
 	int x = put(stdscr, 0, 0, cols, " labdeck ");
-	static const char *const names[] = {"1 nodes", "2 guests", "3 pods"};
+	static const char *const names[] = {"1 nodes", "2 guests", "3 pods", "4 chat"};
 	for (int i = 0; i < N_TOP; i++) {
 		bool on = a->stack[0] == a->top[i];
 		wattrset(stdscr, palette_attr(on ? SLOT_SELECTED : SLOT_TITLE));
@@ -312,6 +312,16 @@ static void draw_statusline(struct app *a, int y, int cols)
 	fill_line(stdscr, y, cols);
 	int x = 0;
 	int refresh = app_refresh_s(a);
+	/* The chat's token meter, once it has counted something, takes the right end. */
+	char meter[128];
+	int meter_w = 0;
+	if (view_chat_meter(a->top[3], meter, sizeof(meter))) {
+		meter_w = text_width(meter) + 2;
+		cols -= meter_w;
+		wattrset(stdscr, palette_attr(SLOT_STATUSLINE));
+		put(stdscr, y, cols, cols + meter_w, " ");
+		put(stdscr, y, cols + 1, cols + meter_w, meter);
+	}
 	int share = cols / 2;
 	if (a->poller && a->pve) {
 		x = draw_backend(stdscr, y, x, cols, share, "proxmox",
@@ -417,8 +427,8 @@ static void draw(evutil_socket_t fd, short what, void *arg)
 
 /* --- the command line --- */
 
-static const char *const commands[] = {"nodes", "guests", "pods", "ns",     "theme",
-                                       "help",  "q",      "quit", "refresh"};
+static const char *const commands[] = {"nodes", "guests", "pods", "chat", "ns",
+                                       "theme", "help",   "q",    "quit", "refresh"};
 
 /* Candidates for completing the word being typed. */
 static size_t complete_candidates(struct app *a, const char *cmd, bool first_word, const char **out,
@@ -508,6 +518,11 @@ static void run_command(struct app *a, const char *line)
 		switch_to(a, 2);
 		if (arg && *arg) {
 			view_pods_set_namespace(a->top[2], strcmp(arg, "all") == 0 ? NULL : arg);
+		}
+	} else if (strcmp(cmd, "chat") == 0) {
+		switch_to(a, 3);
+		if (arg && *arg) {
+			view_chat_set_provider(a->top[3], arg);
 		}
 	} else if (strcmp(cmd, "ns") == 0) {
 		switch_to(a, 2);
@@ -614,9 +629,9 @@ static void do_action(struct app *a, enum action act, int key)
 	case ACT_VIEW_NODES:
 	case ACT_VIEW_GUESTS:
 	case ACT_VIEW_PODS:
+	case ACT_VIEW_CHAT:
 		switch_to(a, act - ACT_VIEW_NODES);
 		return;
-	case ACT_VIEW_CHAT:
 	case ACT_VIEW_DEPLOY:
 	case ACT_VIEW_JOBS:
 	case ACT_VIEW_HOSTS:
@@ -894,6 +909,7 @@ int app_run(struct config *cfg, bool readonly)
 	a->top[0] = view_nodes_create(a);
 	a->top[1] = view_guests_create(a);
 	a->top[2] = view_pods_create(a);
+	a->top[3] = view_chat_create(a);
 	a->stack[0] = a->top[0];
 	a->depth = 1;
 	view_enter(a->top[0]);

@@ -70,6 +70,14 @@ struct view *view_guests_create(struct app *a);
 struct view *view_pods_create(struct app *a);
 struct view *view_pod_detail_create(struct app *a, const char *ns, const char *name);
 struct view *view_logs_create(struct app *a, const char *ns, const char *pod);
+struct view *view_chat_create(struct app *a);
+
+/* Chat view: switch provider by name ("ollama", "gemini", "openai"); a provider not configured
+ * is reported in the view. */
+void view_chat_set_provider(struct view *v, const char *name);
+/* Chat view: the token and cost meter ("cloud 1.2k tok $0.004 · local 3.4k tok"); false until
+ * an answer reported its token counts. */
+bool view_chat_meter(struct view *v, char *out, size_t size);
 
 /* Pods view: switch namespace (NULL: all). */
 void view_pods_set_namespace(struct view *v, const char *ns);

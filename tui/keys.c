@@ -62,6 +62,12 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_LOGS, 'n', ACT_NEXT_MATCH},
         {SCOPE_LOGS, 'N', ACT_PREV_MATCH},
         {SCOPE_LOGS, 'f', ACT_BOTTOM},
+        {SCOPE_CHAT, '\r', ACT_CHAT_INPUT},
+        {SCOPE_CHAT, '\n', ACT_CHAT_INPUT},
+        {SCOPE_CHAT, 'i', ACT_CHAT_INPUT},
+        {SCOPE_CHAT, 'y', ACT_COPY},
+        {SCOPE_CHAT, 'Y', ACT_COPY_CODE},
+        {SCOPE_CHAT, 'p', ACT_PROVIDER},
 };
 
 static size_t n_bindings(void)
@@ -152,7 +158,8 @@ const struct binding *keys_bindings(size_t *n)
 	return bindings;
 }
 
-static const char *const scope_names[SCOPE_COUNT] = {"global", "list", "pods", "logs", "detail"};
+static const char *const scope_names[SCOPE_COUNT] = {"global", "list",   "pods",
+                                                     "logs",   "detail", "chat"};
 
 const char *keys_scope_name(enum key_scope s)
 {
@@ -202,7 +209,8 @@ bool keys_override(const char *view, const char *key, const char *action, char *
 		}
 	}
 	if (scope == SCOPE_COUNT) {
-		snprintf(why, size, "unknown view '%s' (global, list, pods, logs, detail)", view);
+		snprintf(why, size, "unknown view '%s' (global, list, pods, logs, detail, chat)",
+		         view);
 		return false;
 	}
 	int k = parse_key(key);

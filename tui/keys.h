@@ -14,6 +14,7 @@ enum key_scope {
 	SCOPE_PODS,
 	SCOPE_LOGS,
 	SCOPE_DETAIL,
+	SCOPE_CHAT,
 	SCOPE_COUNT
 };
 
@@ -25,7 +26,7 @@ enum key_scope {
 	X(ACT_VIEW_NODES, "nodes", "nodes dashboard: is my lab healthy?")                          \
 	X(ACT_VIEW_GUESTS, "guests", "Proxmox VMs and containers")                                 \
 	X(ACT_VIEW_PODS, "pods", "Kubernetes pods")                                                \
-	X(ACT_VIEW_CHAT, "chat", "chat with local models and Gemini (not in this version)")        \
+	X(ACT_VIEW_CHAT, "chat", "chat with local models and Gemini (:chat gemini switches)")      \
 	X(ACT_VIEW_DEPLOY, "deploy", "ArgoCD and GitHub Actions (not in this version)")            \
 	X(ACT_VIEW_JOBS, "jobs", "Airflow DAGs and CronJobs (not in this version)")                \
 	X(ACT_VIEW_HOSTS, "hosts", "SSH hosts (not in this version)")                              \
@@ -50,7 +51,12 @@ enum key_scope {
 	X(ACT_PAUSE, "pause", "pause or resume following")                                         \
 	X(ACT_SEARCH, "search", "search the log")                                                  \
 	X(ACT_NEXT_MATCH, "next-match", "next search match")                                       \
-	X(ACT_PREV_MATCH, "prev-match", "previous search match")
+	X(ACT_PREV_MATCH, "prev-match", "previous search match")                                   \
+	X(ACT_CHAT_INPUT, "type",                                                                  \
+	  "type a message (Enter sends, Alt-Enter or ^J new line, Esc leaves)")                    \
+	X(ACT_COPY, "copy", "copy the last answer to the clipboard (OSC 52)")                      \
+	X(ACT_COPY_CODE, "copy-code", "copy the last answer's last code block (OSC 52)")           \
+	X(ACT_PROVIDER, "provider", "next provider: ollama, gemini, openai (those configured)")
 
 enum action {
 #define X(e, name, help) e,

@@ -989,6 +989,186 @@ def closed_pty():
             shutil.rmtree(home, ignore_errors=True)
 
 
+
+# --- the chat view (4) ------------------------------------------------------------------------
+
+def open_chat(c):
+    c.first_frame()
+    c.keys("4")
+    return c.wait_for(lambda s: "[4 chat]" in s.line(0) and "qwen2.5:14b" in s.line(0),
+                      "the chat view (4) naming ollama's qwen2.5:14b in the title")
+
+
+def ask(c, question):
+    c.type(question)
+    c.keys("Enter")
+
+
+def chat_body(s, h):
+    """The scrollback rows: between the header line and the rule above the input."""
+    rows = pane_rows(s, h)
+    rule = next((i for i in range(h - 3, 1, -1) if rows[i].startswith("──")), h - 4)
+    return rows[2:rule]
+
+
+@test
+def chat_streams_an_answer():
+    with Console(lab()) as c:
+        open_chat(c)
+        ask(c, "how does the gpu passthrough work labsim:chunk_ms=60")
+        head = "labsim-qwen2.5:14b answers"
+        tail = "word for word."
+        s = c.wait_for(lambda s: head in s.text and tail not in s.text,
+                       "part of the answer while it streams", 20)
+        check("generating" in s.text, "the view does not say it is generating:\n%s" % s)
+        check(any(l.startswith("› how does the gpu passthrough") for l in s.lines),
+              "the question is not shown as a user turn:\n%s" % s)
+        s = c.wait_for(lambda s: tail in s.text and "generating" not in s.text,
+                       "the whole answer", 30)
+        body = "\n".join(chat_body(s, c.h))
+        check("요약:" in body and head in body, "the answer is not in the scrollback:\n%s" % s)
+        # The meter: the local tokens of the answer are counted, on the status line.
+        m = re.search(r"local ([\d.]+k?) tok", status_line(s))
+        check(m and m.group(1) not in ("0",), "no local token count on the status line: %r"
+              % status_line(s))
+        check("cloud 0 tok $0.000" in status_line(s), "cloud tokens counted for ollama: %r"
+              % status_line(s))
+        # The console still works: Esc leaves the input, 1 and 4 switch views, history returns.
+        c.keys("Escape")
+        c.wait_for(lambda s: "Enter types" in s.text, "Esc leaving the input line")
+        c.keys("1")
+        c.wait_for(lambda s: "[1 nodes]" in s.line(0), "1 back to the dashboard")
+        c.keys("4")
+        s = c.wait_for(lambda s: "[4 chat]" in s.line(0) and tail in s.text,
+                       "4 back to the chat with the answer kept")
+
+
+@test
+def chat_hangul_wraps_at_80_columns():
+    with Console(lab()) as c:
+        open_chat(c)
+        ask(c, "한국어로 백업 서버 설명 labsim:tokens=400 labsim:chunk_ms=0")
+        s = c.wait_for(lambda s: "generating" not in s.line(0) and "항목을" in s.text,
+                       "a long Hangul answer", 30)
+        rows = chat_body(s, c.h)
+        check(len([r for r in rows if re.search("[\uac00-\ud7a3]", r)]) >= 5,
+              "fewer than 5 rows of Hangul:\n%s" % s)
+        for r in pane_rows(s, c.h):
+            check(width(r) <= W, "a row wider than the pane (%d columns): %r" % (width(r), r))
+        # Wrapped at word boundaries: long rows of prose end with a whole word, so at least
+        # most full rows are close to (but not over) 80 columns.
+        full = [r for r in rows if width(r) >= W - 12]
+        check(len(full) >= 3, "the answer is not wrapped to the width:\n%s" % s)
+        # PgUp scrolls back to the question, PgDn returns.
+        c.keys("PPage")
+        c.keys("PPage")
+        c.keys("PPage")
+        c.wait_for(lambda s: "more below" in s.text, "PgUp scrolling back")
+        c.keys("NPage", "NPage", "NPage", "NPage")
+        c.wait_for(lambda s: "more below" not in s.text, "PgDn back to the bottom")
+
+
+@test
+def chat_esc_stops_generation():
+    with Console(lab()) as c:
+        open_chat(c)
+        ask(c, "tell me about backups labsim:tokens=600 labsim:chunk_ms=150")
+        s = c.wait_for(lambda s: "labsim-qwen2.5:14b answers" in s.text,
+                       "the answer starting to stream", 20)
+        c.keys("Escape")
+        s = c.wait_for(lambda s: "[stopped]" in s.text and "generating" not in s.line(0),
+                       "Esc stopping the answer, marked [stopped]")
+        body = "\n".join(chat_body(s, c.h))
+        check("labsim-qwen2.5:14b answers" in body, "the partial answer is gone:\n%s" % s)
+        time.sleep(0.5)
+        s2 = c.capture()
+        check(chat_body(s2, c.h) == chat_body(s, c.h), "text still arrives after Esc:\n%s" % s2)
+        # Responsive: Esc leaves the input (nothing to stop), 1 and back.
+        c.keys("Escape")
+        c.wait_for(lambda s: "Enter types" in s.text, "Esc leaving the input line")
+        c.keys("1")
+        c.wait_for(lambda s: "[1 nodes]" in s.line(0), "1 switching to the dashboard")
+        c.keys("4")
+        s = c.wait_for(lambda s: "[4 chat]" in s.line(0) and "[stopped]" in s.text,
+                       "4 back to the chat with the stopped answer")
+        # A new question still works after the stop.
+        c.keys("Enter")
+        ask(c, "and the restore")
+        c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.line(0),
+                   "a second answer after the stop (turn 2 of the same conversation)", 20)
+
+
+@test
+def chat_header_shows_loaded_models():
+    with Console(lab()) as c:
+        open_chat(c)
+        s = c.wait_for(lambda s: re.search(r"qwen2\.5:14b [\d.]+ GB 70% VRAM", s.line(1)),
+                       "the header naming qwen2.5:14b loaded with 70% of it in VRAM")
+        check(s.line(1).startswith("ollama loaded:"), "header is %r" % s.line(1))
+        # After an answer the header still names the models, the meter is on the status line.
+        ask(c, "hi there")
+        s = c.wait_for(lambda s: "local" in status_line(s) and "generating" not in s.line(0),
+                       "an answer and the meter", 20)
+        check(re.search(r"qwen2\.5:14b [\d.]+ GB 70% VRAM", s.line(1)),
+              "the header lost the loaded model after an answer: %r" % s.line(1))
+
+
+@test
+def chat_input_editing_and_multiline():
+    with Console(lab()) as c:
+        open_chat(c)
+        c.type("hello wrold")
+        c.keys("C-w")
+        c.type("world")
+        c.keys("C-a")
+        c.type("say ")
+        c.wait_for(lambda s: "> say hello world" in s.text, "Ctrl-W and Ctrl-A editing the input")
+        c.keys("C-e")
+        c.keys("C-j")
+        c.type("둘째 줄")
+        c.wait_for(lambda s: any(l.startswith("│ 둘째 줄") for l in s.lines),
+                   "Ctrl-J starting a second input line")
+        c.keys("Enter")
+        s = c.wait_for(lambda s: "labsim-qwen2.5:14b answers" in s.text
+                       and "generating" not in s.line(0), "the answer to the two-line message", 20)
+        check(any(l.startswith("› say hello world") for l in s.lines)
+              and any(l.startswith("  둘째 줄") for l in s.lines),
+              "the two-line question is not shown as two lines:\n%s" % s)
+        c.keys("Up")
+        c.wait_for(lambda s: "> say hello world" in s.text, "Up recalling the last message")
+        c.keys("C-u")
+        c.wait_for(lambda s: "> say hello world" in s.text
+                   and not any(l.startswith("│ 둘째") for l in s.lines),
+                   "Ctrl-U clearing the line the cursor is on (the second)")
+        c.keys("BSpace")
+        c.keys("Left", "Left", "Left", "Left", "Left")
+        c.type("big ")
+        c.wait_for(lambda s: any(l.rstrip() == "> say hello big world" for l in s.lines)
+                   and not any(l.startswith("│") for l in s.lines),
+                   "Backspace joining the lines, Left moving the cursor back to insert")
+
+
+@test
+def chat_markdown_and_copy():
+    with Console(lab()) as c:
+        c.term._run("set", "-g", "set-clipboard", "on")
+        open_chat(c)
+        ask(c, "show markdown for the proxmox backup")
+        s = c.wait_for(lambda s: "╰─" in s.text and "generating" not in s.line(0),
+                       "a Markdown answer with a code block", 20)
+        body = chat_body(s, c.h)
+        check(any(l == "정리" for l in body), "the ## heading is not shown bare:\n%s" % s)
+        check(any(l.startswith("  • ") and "the first point" in l and "**" not in l for l in body),
+              "the list item is not indented with its ** emphasis drawn:\n%s" % s)
+        check(any(l.startswith("  │ echo ") for l in body), "the code block is not set apart:\n%s" % s)
+        c.keys("Escape")
+        c.wait_for(lambda s: "Enter types" in s.text, "Esc leaving the input")
+        c.keys("Y")
+        c.wait_for(lambda s: "copied the code block" in s.line(c.h - 1), "Y copying the code block")
+        buf = c.term._run("show-buffer", check_rc=False)
+        check(buf.startswith("# labsim example\necho "),
+              "the clipboard (OSC 52 -> tmux buffer) holds %r, not the code block" % buf)
+
 # --- main -------------------------------------------------------------------------------------
 
 def main():
