@@ -52,7 +52,13 @@ static void chat_usage(FILE *out)
 	      "With --json, prints one object at the end:\n"
 	      "  {\"provider\",\"model\",\"text\",\"thinking\",\"usage\":{\"prompt_tokens\",\n"
 	      "   \"completion_tokens\"},\"sources\",\"cloud_tokens\",\"local_tokens\"}\n"
-	      "Ctrl-C stops the answer and keeps what came (exit 130).\n",
+	      "Ctrl-C stops the answer and keeps what came (exit 130).\n"
+	      "\n"
+	      "  --session NAME   keep the conversation under NAME (Redis when [redis] url is set,\n"
+	      "                   else files in $XDG_STATE_HOME/labdeck/sessions)\n"
+	      "  --rag            answer from your documents (labdeck rag ingest); with\n"
+	      "                   [rag] pipeline = condense a local model condenses them first\n"
+	      "  --no-cache       ask again even if Redis holds the answer to this question\n",
 	      out);
 }
 
