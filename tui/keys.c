@@ -63,7 +63,6 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_LOGS, 'N', ACT_PREV_MATCH},
         {SCOPE_LOGS, 'f', ACT_BOTTOM},
         {SCOPE_CHAT, '\r', ACT_CHAT_INPUT},
-        {SCOPE_CHAT, '\n', ACT_CHAT_INPUT},
         {SCOPE_CHAT, 'i', ACT_CHAT_INPUT},
         {SCOPE_CHAT, 'y', ACT_COPY},
         {SCOPE_CHAT, 'Y', ACT_COPY_CODE},

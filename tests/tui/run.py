@@ -1169,6 +1169,38 @@ def chat_markdown_and_copy():
         check(buf.startswith("# labsim example\necho "),
               "the clipboard (OSC 52 -> tmux buffer) holds %r, not the code block" % buf)
 
+
+@test
+def chat_gemini_meter_and_429():
+    lb = lab()
+    with Console(lb) as c:
+        open_chat(c)
+        c.keys("Escape")
+        c.wait_for(lambda s: "Enter types" in s.text, "Esc leaving the input")
+        c.keys("p")
+        c.wait_for(lambda s: "chat gemini gemini-2.5-pro" in s.line(0), "p switching to gemini")
+        c.keys("Enter")
+        ask(c, "what is a proxmox cluster")
+        s = c.wait_for(lambda s: "labsim-gemini-2.5-pro answers" in s.text
+                       and "generating" not in s.line(0), "gemini's answer", 20)
+        m = re.search(r"cloud ([\d.]+k?) tok \$[\d.]+", status_line(s))
+        check(m and m.group(1) != "0", "no cloud tokens on the status line: %r" % status_line(s))
+        lb.clear()
+        lb.fault("gemini", "status", count=1, code=429, retry_delay="7s")
+        try:
+            ask(c, "and again")
+            s = c.wait_for(lambda s: "429" in s.text and "generating" not in s.line(0),
+                           "the 429 shown in the view", 20)
+            err = [l for l in chat_body(s, c.h) if "429" in l]
+            check(err and "retry after 7" in " ".join(chat_body(s, c.h)),
+                  "the 429 line does not give the retry delay:\n%s" % s)
+        finally:
+            lb.clear()
+        # Still working: the next question is answered.
+        ask(c, "third question")
+        c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.line(0),
+                   "an answer after the 429 (the failed turn left out of the history)", 20)
+
 # --- main -------------------------------------------------------------------------------------
 
 def main():
