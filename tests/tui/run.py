@@ -944,6 +944,21 @@ def ctrl_z_suspends_and_resumes():
 
 
 @test
+def eight_colours():
+    """On an 8-colour terminal (TERM=screen) the console uses only the 8 basic colours."""
+    with Console(lab(), env={"TERM": "screen"}) as c:
+        c.first_frame()
+        s = c.wait_for(lambda s: "proxmox ✓" in status_line(s), "data in 8 colours", escapes=True)
+        codes = s.colour_codes()
+        check(codes, "no colour at all on an 8-colour terminal")
+        extended = [x for x in codes if "38;5" in str(x) or "48;5" in str(x) or "38;2" in str(x)]
+        check(not extended, "256/true-colour codes on an 8-colour terminal: %s" % extended[:10])
+        c.keys("t")
+        s = c.wait_for(lambda s: "theme" in s.line(c.h - 1), "the theme message")
+        check("8 colours" in s.line(c.h - 1), "the message names the colour mode: %r" % s.line(c.h - 1))
+
+
+@test
 def closed_pty():
     lb = lab()
     for controlling in (True, False):
