@@ -172,9 +172,27 @@ static void draw(struct view *v, WINDOW *w, int y, int h, int cols)
 		const char *s = line_at(l, idx);
 		enum theme_slot slot = (long)idx == l->match ? SLOT_MATCH : line_slot(s);
 		wattrset(w, palette_attr(slot));
-		char *fit = text_fit(s, cols, false);
+		char *shown = NULL;
+		if ((long)idx == l->match && l->search[0]) {
+			/* A match past the right edge is brought into view: "…" and the text from a
+			 * little before it. */
+			const char *hit = strcasestr(s, l->search);
+			char *before = hit ? xstrndup(s, (size_t)(hit - s)) : NULL;
+			if (before && text_width(before) + text_width(l->search) > cols - 1) {
+				const char *from = hit;
+				for (int back = 0; back < 12 && from > s; back++) {
+					do {
+						from--;
+					} while (from > s && (*from & 0xC0) == 0x80);
+				}
+				shown = xasprintf("…%s", from);
+			}
+			free(before);
+		}
+		char *fit = text_fit(shown ? shown : s, cols, false);
 		mvwaddstr(w, y + i, 0, fit);
 		free(fit);
+		free(shown);
 	}
 	/* The view's own status row. */
 	char status[400];
