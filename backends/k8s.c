@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exec_cred.h"
 #include "kubeconfig.h"
@@ -138,6 +139,21 @@ void k8s_destroy(struct k8s *k)
 const char *k8s_context_name(const struct k8s *k)
 {
 	return k->target.context ? k->target.context : "?";
+}
+
+bool k8s_available(const struct config_kubernetes *cfg)
+{
+	if (cfg->configured) {
+		return true;
+	}
+	const char *env = getenv("KUBECONFIG");
+	if (env && *env) {
+		return true;
+	}
+	char *def = path_expand("~/.kube/config");
+	bool exists = access(def, F_OK) == 0;
+	free(def);
+	return exists;
 }
 
 /* Which kubeconfig files to read: [kubernetes] kubeconfig, $KUBECONFIG, ~/.kube/config. */

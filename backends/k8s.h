@@ -74,6 +74,10 @@ struct k8s_request_opts {
 /* k8s_request starts opts' GET once the credentials are ready; k8s_op_cancel stops it. */
 struct k8s_op *k8s_request(struct k8s *k, const struct k8s_request_opts *opts);
 
+/* k8s_available: whether Kubernetes can be tried at all — a [kubernetes] section, $KUBECONFIG, or
+ * an existing ~/.kube/config (as kubectl would find it). */
+bool k8s_available(const struct config_kubernetes *cfg);
+
 /* k8s_context_name: the context in use (after the first call), for messages. */
 const char *k8s_context_name(const struct k8s *k);
 

@@ -838,21 +838,6 @@ static void load_themes(struct app *a)
 	palette_apply(&a->theme);
 }
 
-static bool kubernetes_available(const struct config *cfg)
-{
-	if (cfg->kubernetes.configured) {
-		return true;
-	}
-	const char *env = getenv("KUBECONFIG");
-	if (env && *env) {
-		return true;
-	}
-	char *def = path_expand("~/.kube/config");
-	bool ok = access(def, F_OK) == 0;
-	free(def);
-	return ok;
-}
-
 int app_run(struct config *cfg, bool readonly)
 {
 	struct app *a = xcalloc(1, sizeof(*a));
@@ -865,7 +850,7 @@ int app_run(struct config *cfg, bool readonly)
 	if (cfg->proxmox.configured && cfg->proxmox.token_secret) {
 		a->pve = pve_create(a->http, &cfg->proxmox);
 	}
-	if (kubernetes_available(cfg)) {
+	if (k8s_available(&cfg->kubernetes)) {
 		a->k8s = k8s_create(a->base, a->http, &cfg->kubernetes);
 	}
 

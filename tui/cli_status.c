@@ -59,17 +59,7 @@ static bool proxmox_usable(struct cli *c)
 
 static bool kubernetes_usable(const struct cli *c)
 {
-	if (c->cfg.kubernetes.configured) {
-		return true;
-	}
-	const char *env = getenv("KUBECONFIG");
-	if (env && *env) {
-		return true;
-	}
-	char *def = path_expand("~/.kube/config");
-	bool exists = access(def, F_OK) == 0;
-	free(def);
-	return exists;
+	return k8s_available(&c->cfg.kubernetes);
 }
 
 static int nothing_configured(struct cli *c)
