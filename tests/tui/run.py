@@ -15,6 +15,7 @@ import re
 import select
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -956,6 +957,36 @@ def eight_colours():
         c.keys("t")
         s = c.wait_for(lambda s: "theme" in s.line(c.h - 1), "the theme message")
         check("8 colours" in s.line(c.h - 1), "the message names the colour mode: %r" % s.line(c.h - 1))
+
+
+@test
+def demo_starts_and_stops_its_lab():
+    """labdeck --demo: labsim started for it, the dashboard with its data, labsim gone after q."""
+    d = tempfile.mkdtemp(prefix="labdeck-tui-")
+    before = {p for p in os.listdir("/tmp") if p.startswith("labdeck-demo-")}
+    t = Term("%s --demo; echo EXIT=$?; sleep 30" % LABDECK, W, H, env={"HOME": d}, cwd=d)
+    try:
+        t.wait_for(lambda s: "labdeck" in s.line(0) and "pve-a" in s.text and "k8s-node-a" in s.text,
+                   "the demo dashboard with the simulated lab's data", 30)
+        demo_dirs = [p for p in os.listdir("/tmp") if p.startswith("labdeck-demo-")
+                     and p not in before]
+        check(demo_dirs, "the demo's lab directory exists while it runs")
+        t.keys("q")
+        s = t.wait_for(lambda s: "EXIT=" in s.text, "labdeck --demo exiting", 15)
+        check("EXIT=0" in s.text, "exit 0 after q:\n%s" % s)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            procs = subprocess.run(["pgrep", "-f", "labsim.py --dir /tmp/labdeck-demo-"],
+                                   capture_output=True, text=True).stdout.split()
+            left = [p for p in demo_dirs if os.path.exists(os.path.join("/tmp", p))]
+            if not procs and not left:
+                break
+            time.sleep(0.1)
+        check(not procs, "labsim still running after the demo: %s" % procs)
+        check(not left, "the demo left its lab directory behind: %s" % left)
+    finally:
+        t.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @test
