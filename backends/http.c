@@ -37,7 +37,10 @@ struct http_request {
 	struct http_request *prev, *next;
 	CURL *easy; /* NULL while waiting to (re)try */
 	struct curl_slist *headers;
-	struct event *timer; /* retry delay, or the deferred report of a start error */
+	struct event *timer;  /* retry delay, or the deferred report of a start error */
+	struct event *idle;   /* the stall watch of a stream (idle_timeout_ms) */
+	int64_t last_byte_ms; /* when the current attempt last received anything */
+	bool stalled;         /* the stall watch ended the attempt */
 	/* Copies of the options, owned. */
 	char *backend, *method, *url, *body;
 	size_t body_len;
@@ -60,6 +63,8 @@ struct http_request {
 };
 
 static void check_multi_info(struct http *h);
+static void arm_idle(struct http_request *req, long ms);
+static void attempt_finished(struct http_request *req, CURLcode rc);
 
 /* --- libevent <-> curl glue --- */
 
@@ -161,6 +166,9 @@ static void response_reset(struct http_response *r)
 
 static void easy_release(struct http_request *req)
 {
+	if (req->idle) {
+		evtimer_del(req->idle);
+	}
 	if (req->easy) {
 		curl_multi_remove_handle(req->h->multi, req->easy);
 		curl_easy_cleanup(req->easy);
@@ -175,6 +183,9 @@ static void request_free(struct http_request *req)
 	curl_slist_free_all(req->headers);
 	if (req->timer) {
 		event_free(req->timer);
+	}
+	if (req->idle) {
+		event_free(req->idle);
 	}
 	if (req->prev) {
 		req->prev->next = req->next;
@@ -236,6 +247,7 @@ void http_cancel(struct http_request *req)
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
 	struct http_request *req = ud;
+	req->last_byte_ms = now_mono_ms();
 	size_t len = size * n;
 	char line[1024];
 	size_t copy = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
@@ -271,6 +283,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
 	struct http_request *req = ud;
 	size_t len = size * n;
+	req->last_byte_ms = now_mono_ms();
 	if (req->on_chunk) {
 		long status = 0;
 		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -403,7 +416,7 @@ static void attempt_finished(struct http_request *req, CURLcode rc)
 		err_set(&e, ERR_TOO_LARGE, status, "%s: answer from %s is larger than %s; refused",
 		        req->backend, req->url, limit);
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
-		if (req->idle_timeout_ms > 0 && req->timeout_ms < 0) {
+		if (req->stalled) {
 			err_set(&e, ERR_TIMEOUT, 0, "%s: no data from %s for %ld s (stalled)",
 			        req->backend, req->url, req->idle_timeout_ms / 1000);
 		} else {
@@ -463,6 +476,33 @@ static void check_multi_info(struct http *h)
 	}
 }
 
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct http_request *req = arg;
+	if (!req->easy) {
+		return;
+	}
+	int64_t quiet = now_mono_ms() - req->last_byte_ms;
+	if (quiet < req->idle_timeout_ms) {
+		arm_idle(req, req->idle_timeout_ms - quiet);
+		return;
+	}
+	/* Outside curl's callbacks here, so the transfer can be ended like any finished one. */
+	req->stalled = true;
+	attempt_finished(req, CURLE_OPERATION_TIMEDOUT);
+}
+
+static void arm_idle(struct http_request *req, long ms)
+{
+	if (!req->idle) {
+		req->idle = evtimer_new(req->h->base, on_idle, req);
+	}
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(req->idle, &tv);
+}
+
 static bool begin_attempt(struct http_request *req)
 {
 	CURL *easy = curl_easy_init();
@@ -480,9 +520,11 @@ static bool begin_attempt(struct http_request *req)
 		curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	}
 	if (req->idle_timeout_ms > 0) {
-		/* Below 1 byte/s for the idle time counts as stalled. */
-		curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (req->idle_timeout_ms + 999) / 1000);
+		/* Our own watch, not curl's low-speed check (which averages over seconds and fired
+		 * 5-6 s late): no byte for idle_timeout_ms ends the attempt. */
+		req->stalled = false;
+		req->last_byte_ms = now_mono_ms();
+		arm_idle(req, req->idle_timeout_ms);
 	}
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "labdeck/" LABDECK_VERSION);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");

@@ -62,6 +62,7 @@ struct stream_reply {
 	size_t sent;
 	bool ended;
 	int64_t ended_at_ms;
+	bool stall; /* send the first piece, then nothing more (the connection stays open) */
 };
 
 struct fixture {
@@ -175,6 +176,9 @@ static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 	if (s->sent < N_PARTS) {
 		support_send_chunk(s->req, stream_parts[s->sent], strlen(stream_parts[s->sent]));
 		s->sent++;
+		if (s->stall) {
+			return;
+		}
 		struct timeval gap = {0, STREAM_GAP_MS * 1000};
 		evtimer_add(s->timer, &gap);
 		return;
@@ -229,8 +233,9 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/hang") == 0) {
 		assert_true(f->n_held < MAX_HELD);
 		f->held[f->n_held++] = req;
-	} else if (strcmp(path, "/stream") == 0) {
+	} else if (strcmp(path, "/stream") == 0 || strcmp(path, "/stall") == 0) {
 		assert_null(f->stream.req);
+		f->stream.stall = strcmp(path, "/stall") == 0;
 		evhttp_add_header(out, "Content-Type", "application/x-ndjson");
 		evhttp_send_reply_start(req, 200, "OK");
 		f->stream.req = req;
@@ -708,6 +713,32 @@ static void test_timeout(void **state)
 	result_finish(&r);
 }
 
+/* A stream that goes quiet ends after the idle time, measured from its last byte, not curl's
+ * averaged low-speed check (which fired seconds late). */
+static void test_stalled_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct result r;
+	result_init(&r);
+	struct http_request_opts o = opts_for(f, "/stall", &r);
+	o.timeout_ms = -1;
+	o.idle_timeout_ms = 300;
+	o.on_chunk = on_chunk;
+	start(f, &o, &r);
+	wait_done(f, &r, 5000);
+
+	assert_false(r.ok);
+	assert_int_equal(r.err.code, ERR_TIMEOUT);
+	assert_contains(r.err.msg, "(stalled)");
+	assert_int_equal(r.chunk_calls, 1); /* what came before the stall was handed over */
+	int64_t quiet = r.done_ms - r.first_chunk_ms;
+	if (quiet < 250 || quiet > 1200) {
+		fail_msg("a 300 ms idle limit ended the stream %lld ms after its last byte",
+		         (long long)quiet);
+	}
+	result_finish(&r);
+}
+
 /* --- 9. cancelling --- */
 
 struct cancel_job {
@@ -980,6 +1011,7 @@ int main(void)
 	        cmocka_unit_test(test_status_error_mapping),
 	        cmocka_unit_test_setup_teardown(test_status_over_the_wire, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stalled_stream, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_cancel_while_waiting_to_retry, setup,
