@@ -1094,7 +1094,7 @@ def chat_hangul_wraps_at_80_columns():
     with Console(lab()) as c:
         open_chat(c)
         ask(c, "한국어로 백업 서버 설명 labsim:tokens=400 labsim:chunk_ms=0")
-        s = c.wait_for(lambda s: "generating" not in s.line(0) and "항목을" in s.text,
+        s = c.wait_for(lambda s: "generating" not in s.text and "항목을" in s.text,
                        "a long Hangul answer", 30)
         rows = chat_body(s, c.h)
         check(len([r for r in rows if re.search("[\uac00-\ud7a3]", r)]) >= 5,
@@ -1122,7 +1122,7 @@ def chat_esc_stops_generation():
         s = c.wait_for(lambda s: "labsim-qwen2.5:14b answers" in s.text,
                        "the answer starting to stream", 20)
         c.keys("Escape")
-        s = c.wait_for(lambda s: "[stopped]" in s.text and "generating" not in s.line(0),
+        s = c.wait_for(lambda s: "[stopped]" in s.text and "generating" not in s.text,
                        "Esc stopping the answer, marked [stopped]")
         body = "\n".join(chat_body(s, c.h))
         check("labsim-qwen2.5:14b answers" in body, "the partial answer is gone:\n%s" % s)
@@ -1140,7 +1140,7 @@ def chat_esc_stops_generation():
         # A new question still works after the stop.
         c.keys("Enter")
         ask(c, "and the restore")
-        c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.line(0),
+        c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.text,
                    "a second answer after the stop (turn 2 of the same conversation)", 20)
 
 
@@ -1153,7 +1153,7 @@ def chat_header_shows_loaded_models():
         check(s.line(1).startswith("ollama loaded:"), "header is %r" % s.line(1))
         # After an answer the header still names the models, the meter is on the status line.
         ask(c, "hi there")
-        s = c.wait_for(lambda s: "local" in status_line(s) and "generating" not in s.line(0),
+        s = c.wait_for(lambda s: "local" in status_line(s) and "generating" not in s.text,
                        "an answer and the meter", 20)
         check(re.search(r"qwen2\.5:14b [\d.]+ GB 70% VRAM", s.line(1)),
               "the header lost the loaded model after an answer: %r" % s.line(1))
@@ -1176,7 +1176,7 @@ def chat_input_editing_and_multiline():
                    "Ctrl-J starting a second input line")
         c.keys("Enter")
         s = c.wait_for(lambda s: "labsim-qwen2.5:14b answers" in s.text
-                       and "generating" not in s.line(0), "the answer to the two-line message", 20)
+                       and "generating" not in s.text, "the answer to the two-line message", 20)
         check(any(l.startswith("› say hello world") for l in s.lines)
               and any(l.startswith("  둘째 줄") for l in s.lines),
               "the two-line question is not shown as two lines:\n%s" % s)
@@ -1200,7 +1200,7 @@ def chat_markdown_and_copy():
         c.term._run("set", "-g", "set-clipboard", "on")
         open_chat(c)
         ask(c, "show markdown for the proxmox backup")
-        s = c.wait_for(lambda s: "╰─" in s.text and "generating" not in s.line(0),
+        s = c.wait_for(lambda s: "╰─" in s.text and "generating" not in s.text,
                        "a Markdown answer with a code block", 20)
         body = chat_body(s, c.h)
         check(any(l == "정리" for l in body), "the ## heading is not shown bare:\n%s" % s)
@@ -1228,14 +1228,14 @@ def chat_gemini_meter_and_429():
         c.keys("Enter")
         ask(c, "what is a proxmox cluster")
         s = c.wait_for(lambda s: "labsim-gemini-2.5-pro answers" in s.text
-                       and "generating" not in s.line(0), "gemini's answer", 20)
+                       and "generating" not in s.text, "gemini's answer", 20)
         m = re.search(r"cloud ([\d.]+k?) tok \$[\d.]+", status_line(s))
         check(m and m.group(1) != "0", "no cloud tokens on the status line: %r" % status_line(s))
         lb.clear()
         lb.fault("gemini", "status", count=1, code=429, retry_delay="7s")
         try:
             ask(c, "and again")
-            s = c.wait_for(lambda s: "429" in s.text and "generating" not in s.line(0),
+            s = c.wait_for(lambda s: "429" in s.text and "generating" not in s.text,
                            "the 429 shown in the view", 20)
             err = [l for l in chat_body(s, c.h) if "429" in l]
             check(err and "retry after 7" in " ".join(chat_body(s, c.h)),
@@ -1244,7 +1244,7 @@ def chat_gemini_meter_and_429():
             lb.clear()
         # Still working: the next question is answered.
         ask(c, "third question")
-        c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.line(0),
+        c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.text,
                    "an answer after the 429 (the failed turn left out of the history)", 20)
 
 # --- main -------------------------------------------------------------------------------------
