@@ -634,16 +634,15 @@ int cli_chat(struct cli *c, int argc, char **argv)
 		session_load(store, a.session, on_session_loaded, &w);
 		run_until(c, &w.done);
 		if (w.failed) {
-			/* The store is away (Redis down): the chat goes on without the history, and
-			 * the exit status says the session part failed. */
-			cli_add_error(c, "session", &w.err);
+			/* The store is away (Redis down): the chat goes on without the history; the
+			 * failure is told here and its exit status kept. */
+			c->exit_status =
+			        err_worse_exit(c->exit_status, err_exit_status(w.err.code));
 			char *why = text_sanitize(w.err.msg, false);
 			fprintf(stderr, "labdeck: %s; answering without the session's history\n",
 			        why);
 			free(why);
 			session_destroy(w.loaded);
-			c->n_errors--; /* reported just now; keep only its exit status */
-			free(c->errors[c->n_errors].backend);
 		} else {
 			sess = w.loaded;
 		}
