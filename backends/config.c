@@ -359,15 +359,10 @@ static void warn(struct parse *p, int line, const char *fmt, ...)
 	buf_appendf(&b, "%s:%d: ", p->name, line);
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0) {
-		msg = NULL;
-	}
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (msg) {
-		buf_append(&b, msg, strlen(msg));
-		free(msg);
-	}
+	buf_append(&b, msg, strlen(msg));
+	free(msg);
 	add_warning(p->cfg, buf_steal(&b));
 }
 
@@ -376,20 +371,6 @@ static void warn(struct parse *p, int line, const char *fmt, ...)
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
 }
 
 static bool parse_whole(const char *s, long long *out)
@@ -559,7 +540,7 @@ static void strip_trailing_slashes(char *s, size_t min_len)
 static bool is_hex_string(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (hex_value(s[i]) < 0) {
+		if (hex_digit(s[i]) < 0) {
 			return false;
 		}
 	}
@@ -582,7 +563,7 @@ static char *fingerprint_normalise(const char *s)
 	if (len == 64 && is_hex_string(s, 64)) {
 		for (size_t i = 0; i < 32; i++) {
 			bytes[i] =
-			        (unsigned char)(hex_value(s[2 * i]) * 16 + hex_value(s[2 * i + 1]));
+			        (unsigned char)(hex_digit(s[2 * i]) * 16 + hex_digit(s[2 * i + 1]));
 		}
 	} else if (len == 32 * 3 - 1) {
 		for (size_t i = 0; i < 32; i++) {
@@ -590,7 +571,7 @@ static char *fingerprint_normalise(const char *s)
 			if (!is_hex_string(q, 2) || (i < 31 && q[2] != ':')) {
 				return NULL;
 			}
-			bytes[i] = (unsigned char)(hex_value(q[0]) * 16 + hex_value(q[1]));
+			bytes[i] = (unsigned char)(hex_digit(q[0]) * 16 + hex_digit(q[1]));
 		}
 	} else {
 		return NULL;

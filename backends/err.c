@@ -42,6 +42,23 @@ const char *err_code_name(enum err_code code)
 	return "error";
 }
 
+enum err_code err_code_for_status(long status)
+{
+	if (status == 401 || status == 403) {
+		return ERR_AUTH;
+	}
+	if (status == 404) {
+		return ERR_NOT_FOUND;
+	}
+	if (status == 429) {
+		return ERR_RATE_LIMIT;
+	}
+	if (status >= 500) {
+		return ERR_SERVER;
+	}
+	return ERR_REJECTED;
+}
+
 int err_exit_status(enum err_code code)
 {
 	switch (code) {

@@ -41,6 +41,9 @@ bool err_set(struct err *err, enum err_code code, long http_status, const char *
         __attribute__((format(printf, 4, 5)));
 void err_clear(struct err *err);
 const char *err_code_name(enum err_code code);
+/* err_code_for_status: the code for an HTTP answer that is not 2xx: 401 and 403 ERR_AUTH, 404
+ * ERR_NOT_FOUND, 429 ERR_RATE_LIMIT, 5xx ERR_SERVER, any other ERR_REJECTED. */
+enum err_code err_code_for_status(long status);
 /* err_exit_status maps a code to SPEC.md §3's exit statuses. */
 int err_exit_status(enum err_code code);
 /* err_worse: the exit status that wins when several backends fail (auth > unreachable > refused).

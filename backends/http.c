@@ -615,22 +615,10 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 
 void http_status_error(struct err *err, const char *backend, long status, const char *detail)
 {
-	enum err_code code = ERR_REJECTED;
-	const char *hint = "";
-	if (status == 401) {
-		code = ERR_AUTH;
-		hint = ": check the credentials";
-	} else if (status == 403) {
-		code = ERR_AUTH;
-		hint = ": permission denied for this token or user";
-	} else if (status == 404) {
-		code = ERR_NOT_FOUND;
-	} else if (status == 429) {
-		code = ERR_RATE_LIMIT;
-	} else if (status >= 500) {
-		code = ERR_SERVER;
-	}
-	err_set(err, code, status, "%s: %ld %s%s", backend, status,
+	const char *hint = status == 401   ? ": check the credentials"
+	                   : status == 403 ? ": permission denied for this token or user"
+	                                   : "";
+	err_set(err, err_code_for_status(status), status, "%s: %ld %s%s", backend, status,
 	        detail && *detail ? detail : "error", hint);
 }
 

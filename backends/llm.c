@@ -23,7 +23,7 @@ struct llm {
 	struct llm_call *calls; /* every call still running */
 };
 
-enum call_kind { CALL_CHAT, CALL_MODELS, CALL_EMBED };
+enum call_kind { CALL_CHAT, CALL_MODELS };
 
 struct llm_call {
 	struct llm *l;
@@ -41,11 +41,6 @@ struct llm_call {
 	bool detached; /* cancelled from inside the feed: freed once the request stops */
 	/* model lists */
 	llm_models_fn models_cb;
-	/* embeddings */
-	llm_embed_fn embed_cb;
-	char **texts;
-	size_t n_texts, next_text;
-	struct llm_embeddings *emb;
 	void *ud;
 };
 
@@ -97,11 +92,6 @@ static void call_free(struct llm_call *call)
 	ndjson_destroy(&call->nd);
 	sse_destroy(&call->sse);
 	llm_stream_finish(&call->st);
-	for (size_t i = 0; i < call->n_texts; i++) {
-		free(call->texts[i]);
-	}
-	free(call->texts);
-	llm_embeddings_free(call->emb);
 	free(call->model);
 	free(call);
 }
@@ -745,87 +735,4 @@ struct llm_call *llm_ollama_tags(struct llm *l, llm_models_fn cb, void *ud)
 struct llm_call *llm_ollama_ps(struct llm *l, llm_models_fn cb, void *ud)
 {
 	return models_call(l, "/api/ps", cb, ud);
-}
-
-static void start_embed_batch(struct llm_call *call);
-
-static void on_embed_done(void *ud, struct http_response *resp, const struct err *err)
-{
-	struct llm_call *call = ud;
-	call->req = NULL;
-	struct err e;
-	err_clear(&e);
-	bool ok = true;
-	if (err) {
-		fail_from_http(call, resp, err, &e);
-		ok = false;
-	} else {
-		size_t before = call->emb->n;
-		size_t want = call->n_texts - before;
-		want = want > LLM_EMBED_BATCH ? LLM_EMBED_BATCH : want;
-		ok = llm_parse_embed(resp->body, resp->len, call->emb, &e);
-		if (ok && call->emb->n - before != want) {
-			ok = err_set(&e, ERR_MALFORMED, 0,
-			             "ollama: asked for %zu embeddings and got %zu", want,
-			             call->emb->n - before);
-		}
-	}
-	if (ok && call->next_text < call->n_texts) {
-		start_embed_batch(call);
-		return;
-	}
-	llm_embed_fn cb = call->embed_cb;
-	void *cb_ud = call->ud;
-	struct llm_embeddings *emb = NULL;
-	if (ok) {
-		emb = call->emb;
-		call->emb = NULL;
-	}
-	call_free(call);
-	cb(cb_ud, emb, ok ? NULL : &e);
-}
-
-static void start_embed_batch(struct llm_call *call)
-{
-	size_t from = call->next_text;
-	size_t to = from + LLM_EMBED_BATCH < call->n_texts ? from + LLM_EMBED_BATCH : call->n_texts;
-	json_t *input = json_array();
-	for (size_t i = from; i < to; i++) {
-		json_array_append_new(input, jtext(call->texts[i]));
-	}
-	call->next_text = to;
-	json_t *root = json_pack("{s:o, s:o}", "model", jtext(call->model), "input", input);
-	const char *ka = call->l->cfg->ollama.keep_alive;
-	if (ka && *ka) {
-		json_object_set_new(root, "keep_alive", keep_alive_value(ka));
-	}
-	char *body = dump(root);
-	char *base = trimmed_url(call->l->cfg->ollama.url);
-	char *url = xasprintf("%s/api/embed", base);
-	call->req =
-	        start_request(call, "POST", url, body, "application/json", NULL, on_embed_done, -1);
-	free(url);
-	free(base);
-	free(body);
-}
-
-struct llm_call *llm_ollama_embed(struct llm *l, const char *model, const char *const *texts,
-                                  size_t n, llm_embed_fn cb, void *ud)
-{
-	if (n == 0) {
-		return NULL;
-	}
-	struct llm_call *call = call_new(l, CALL_EMBED, LLM_OLLAMA);
-	const char *m = model && *model ? model : l->cfg->ollama.embed_model;
-	call->model = xstrdup(m ? m : "bge-m3");
-	call->embed_cb = cb;
-	call->ud = ud;
-	call->texts = xcalloc(n, sizeof(*call->texts));
-	for (size_t i = 0; i < n; i++) {
-		call->texts[i] = xstrdup(texts[i] ? texts[i] : "");
-	}
-	call->n_texts = n;
-	call->emb = xcalloc(1, sizeof(*call->emb));
-	start_embed_batch(call);
-	return call;
 }

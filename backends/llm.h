@@ -1,7 +1,7 @@
 /* llm.h: the model providers — Ollama (native API), Gemini and any OpenAI-compatible server —
  * on the shared loop. A chat streams token by token through callbacks and can be cancelled at
- * any moment, keeping what came; the Ollama calls the console and the RAG pipeline need (model
- * list, loaded models, batched embeddings) live here too. Parsing is in llm_parse.h.
+ * any moment, keeping what came; the Ollama calls the console needs (model list, loaded models)
+ * live here too (embeddings go through embed.h). Parsing is in llm_parse.h.
  *
  * Nothing here retries a POST (http.c never does), so a chat is never sent twice. The Gemini key
  * travels only in the x-goog-api-key header, never in a URL (URLs end up in messages and logs). */
@@ -113,18 +113,5 @@ typedef void (*llm_models_fn)(void *ud, struct llm_models *models, const struct 
 struct llm_call *llm_ollama_tags(struct llm *l, llm_models_fn cb, void *ud);
 /* llm_ollama_ps lists the loaded models with their memory and VRAM share (GET /api/ps). */
 struct llm_call *llm_ollama_ps(struct llm *l, llm_models_fn cb, void *ud);
-
-/* How many texts go in one /api/embed request. */
-#define LLM_EMBED_BATCH 32
-
-/* Called once with all n vectors in input order (the callee's: llm_embeddings_free it), or NULL
- * and err. */
-typedef void (*llm_embed_fn)(void *ud, struct llm_embeddings *emb, const struct err *err);
-
-/* llm_ollama_embed embeds n texts with model (NULL: [ollama] embed_model) through POST
- * /api/embed, LLM_EMBED_BATCH texts per request, one request after the other. The texts are
- * copied. n must be at least 1 (with 0 it returns NULL and calls nothing). */
-struct llm_call *llm_ollama_embed(struct llm *l, const char *model, const char *const *texts,
-                                  size_t n, llm_embed_fn cb, void *ud);
 
 #endif

@@ -623,19 +623,10 @@ void llm_parse_error(enum llm_provider p, long status, const char *body, size_t 
 	}
 	const char *message = info.message && *info.message ? info.message : "error";
 
-	enum err_code code = ERR_REJECTED;
+	enum err_code code = status == 400 && str_eq(info.reason, "API_KEY_INVALID")
+	                             ? ERR_AUTH
+	                             : err_code_for_status(status);
 	const char *hint = "";
-	if (status == 401 || status == 403) {
-		code = ERR_AUTH;
-	} else if (status == 400 && str_eq(info.reason, "API_KEY_INVALID")) {
-		code = ERR_AUTH;
-	} else if (status == 404) {
-		code = ERR_NOT_FOUND;
-	} else if (status == 429) {
-		code = ERR_RATE_LIMIT;
-	} else if (status >= 500) {
-		code = ERR_SERVER;
-	}
 	if (code == ERR_AUTH) {
 		hint = p == LLM_GEMINI   ? ": check the key (api_key_env in [gemini])"
 		       : p == LLM_OPENAI ? ": check the key (api_key_env in [openai])"

@@ -8,20 +8,19 @@
  * connect, disconnect and setup callbacks hiredis then runs know to ignore it. */
 #include "redis_client.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "resolve.h"
 #include "util.h"
 
 #define DEFAULT_PORT 6379
@@ -45,12 +44,6 @@ struct redis_client_cmd {
 	struct err err;
 };
 
-/* A name lookup in flight. evdns always calls back, later, even when the client is gone (the
- * ticket then has no client): the ticket is what it gets. */
-struct resolve_ticket {
-	struct redis_client *c;
-};
-
 struct redis_client {
 	struct event_base *base;
 	struct redis_client_url url;
@@ -63,25 +56,11 @@ struct redis_client {
 	struct err setup_err;
 	bool dropping; /* freeing ac ourselves: its commands fail with drop_err */
 	struct err drop_err;
-	struct evdns_base *dns;
-	struct resolve_ticket *ticket; /* the name lookup in flight, or NULL */
-	bool resolving;
+	struct resolve_lookup *lookup; /* the name lookup in flight, or NULL */
 	struct redis_client_cmd *head, *tail;
 };
 
 /* ---- the URL ------------------------------------------------------------------------------- */
-
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9') {
-		return ch - '0';
-	}
-	ch = tolower(ch);
-	if (ch >= 'a' && ch <= 'f') {
-		return ch - 'a' + 10;
-	}
-	return -1;
-}
 
 /* pct_decode copies n bytes of s with %XX decoded; NULL when a %XX is broken or decodes to NUL. */
 static char *pct_decode(const char *s, size_t n)
@@ -94,8 +73,8 @@ static char *pct_decode(const char *s, size_t n)
 				free(out);
 				return NULL;
 			}
-			int a = hexval((unsigned char)s[i + 1]);
-			int b = hexval((unsigned char)s[i + 2]);
+			int a = hex_digit((unsigned char)s[i + 1]);
+			int b = hex_digit((unsigned char)s[i + 2]);
 			if (a < 0 || b < 0 || (a == 0 && b == 0)) {
 				free(out);
 				return NULL;
@@ -615,93 +594,35 @@ static void connect_ip(struct redis_client *c, const char *ip)
 	}
 }
 
-static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+static void on_resolved(void *ud, const char *ip, const struct err *err)
 {
-	struct resolve_ticket *ticket = arg;
-	struct redis_client *c = ticket->c;
-	free(ticket);
-	if (!c) { /* the client was destroyed meanwhile */
-		if (res) {
-			evutil_freeaddrinfo(res);
-		}
+	struct redis_client *c = ud;
+	c->lookup = NULL;
+	if (!ip) {
+		struct err e;
+		err_set(&e, err->code, 0, "redis: %s", err->msg);
+		health_fail(&c->health, &e);
+		c->retry_at_ms = now_mono_ms() + health_backoff_ms(&c->health);
+		fail_waiting(c, &e);
 		return;
 	}
-	c->resolving = false;
-	c->ticket = NULL;
-	struct evutil_addrinfo *pick = NULL;
-	for (struct evutil_addrinfo *ai = res; ai && result == 0; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			pick = ai;
-			break;
-		}
-		if (ai->ai_family == AF_INET6 && !pick) {
-			pick = ai;
-		}
+	bool any = false;
+	for (struct redis_client_cmd *cmd = c->head; cmd; cmd = cmd->next) {
+		any = any || (!cmd->scheduled && !cmd->finished);
 	}
-	if (!pick) {
-		struct err err;
-		err_set(&err, ERR_UNREACHABLE, 0, "redis: cannot resolve %s: %s", c->url.host,
-		        result ? evutil_gai_strerror(result) : "no address");
-		health_fail(&c->health, &err);
-		c->retry_at_ms = now_mono_ms() + health_backoff_ms(&c->health);
-		fail_waiting(c, &err);
-	} else {
-		char ip[INET6_ADDRSTRLEN];
-		const void *addr =
-		        pick->ai_family == AF_INET
-		                ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
-		                : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
-		inet_ntop(pick->ai_family, addr, ip, sizeof(ip));
-		bool any = false;
-		for (struct redis_client_cmd *cmd = c->head; cmd; cmd = cmd->next) {
-			any = any || (!cmd->scheduled && !cmd->finished);
-		}
-		/* Nothing is kept: the next connect looks the name up again (addresses change). */
-		if (any) {
-			connect_ip(c, ip);
-		}
+	/* Nothing is kept: the next connect looks the name up again (addresses change). */
+	if (any) {
+		connect_ip(c, ip);
 	}
-	if (res) {
-		evutil_freeaddrinfo(res);
-	}
-}
-
-static bool host_is_numeric(const char *host)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 static void connect_now(struct redis_client *c)
 {
-	if (host_is_numeric(c->url.host)) {
+	if (resolve_is_numeric(c->url.host)) {
 		connect_ip(c, c->url.host);
 		return;
 	}
-	if (!c->dns) {
-		c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (!c->dns) {
-			struct err err;
-			err_set(&err, ERR_NETWORK, 0, "redis: cannot start a name lookup for %s",
-			        c->url.host);
-			health_fail(&c->health, &err);
-			c->retry_at_ms = now_mono_ms() + health_backoff_ms(&c->health);
-			fail_waiting(c, &err);
-			return;
-		}
-	}
-	struct evutil_addrinfo hints;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	struct resolve_ticket *ticket = xcalloc(1, sizeof(*ticket));
-	ticket->c = c;
-	c->resolving = true;
-	c->ticket = ticket;
-	/* May call on_resolved before it returns (a name from /etc/hosts). */
-	evdns_getaddrinfo(c->dns, c->url.host, NULL, &hints, on_resolved, ticket);
+	c->lookup = resolve_start(c->base, c->url.host, on_resolved, c);
 }
 
 /* ---- the client ---------------------------------------------------------------------------- */
@@ -740,18 +661,12 @@ void redis_client_destroy(struct redis_client *c)
 	while (c->head) {
 		cmd_finish(c->head);
 	}
-	if (c->ticket) {
-		c->ticket->c =
-		        NULL; /* on_resolved still runs, from the loop, and frees the ticket */
-	}
+	resolve_cancel(c->lookup);
 	if (c->ac) {
 		redisAsyncContext *ac = c->ac;
 		c->ac = NULL;
 		ac->data = NULL;
 		redisAsyncFree(ac); /* releases the finished commands hiredis still held */
-	}
-	if (c->dns) {
-		evdns_base_free(c->dns, 1); /* a lookup in flight fails, later, to its ticket */
 	}
 	redis_client_url_finish(&c->url);
 	free(c);
@@ -799,7 +714,7 @@ struct redis_client_cmd *redis_client_command(struct redis_client *c, int argc,
 			}
 			cmd_schedule(cmd, NULL, &err);
 		}
-	} else if (c->resolving) {
+	} else if (c->lookup) {
 		/* sent when the name is resolved */
 	} else if (c->retry_at_ms && now_mono_ms() < c->retry_at_ms) {
 		cmd_schedule(cmd, NULL, &c->health.last_err);

@@ -90,15 +90,8 @@ bool theme_color_parse(const char *word, int32_t *out)
 		}
 		int32_t v = 0;
 		for (int i = 1; i < 7; i++) {
-			char c = word[i];
-			int d;
-			if (c >= '0' && c <= '9') {
-				d = c - '0';
-			} else if (c >= 'a' && c <= 'f') {
-				d = c - 'a' + 10;
-			} else if (c >= 'A' && c <= 'F') {
-				d = c - 'A' + 10;
-			} else {
+			int d = hex_digit((unsigned char)word[i]);
+			if (d < 0) {
 				return false;
 			}
 			v = v * 16 + d;
@@ -484,10 +477,7 @@ static void warn(struct parse *p, int line, const char *fmt, ...)
 	}
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg;
-	if (vasprintf(&msg, fmt, ap) < 0) {
-		abort();
-	}
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	t->warnings = xrealloc(t->warnings, (t->n_warnings + 1) * sizeof(*t->warnings));
 	t->warnings[t->n_warnings++] = xasprintf("%s:%d: %s", p->file, line, msg);

@@ -55,16 +55,32 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+/* format is vasprintf that aborts on exhaustion; *len (when not NULL) is the length, which a
+ * %c of NUL makes longer than strlen. */
+static char *format(const char *fmt, va_list ap, size_t *len)
+{
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	if (n < 0) {
+		out_of_memory();
+	}
+	if (len) {
+		*len = (size_t)n;
+	}
+	return s;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	return format(fmt, ap, NULL);
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
-	int n = vasprintf(&s, fmt, ap);
+	char *s = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		out_of_memory();
-	}
 	return s;
 }
 
@@ -112,13 +128,10 @@ void buf_appendf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
-	int n = vasprintf(&s, fmt, ap);
+	size_t n;
+	char *s = format(fmt, ap, &n);
 	va_end(ap);
-	if (n < 0) {
-		out_of_memory();
-	}
-	buf_append(b, s, (size_t)n);
+	buf_append(b, s, n);
 	free(s);
 }
 
@@ -149,6 +162,20 @@ char *path_expand(const char *path)
 		return xasprintf("%s%s", home ? home : "", path + 1);
 	}
 	return xstrdup(path);
+}
+
+int hex_digit(int c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
 }
 
 bool str_eq(const char *a, const char *b)

@@ -3,6 +3,7 @@
 #ifndef LABDECK_UTIL_H
 #define LABDECK_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,8 @@ char *xstrdup(const char *s);
 /* xstrndup copies at most n bytes and always terminates. */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* xvasprintf is xasprintf with a va_list, which it uses up (va_end stays the caller's). */
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* A growable byte buffer that always keeps a terminating NUL after len bytes. */
 struct buf {
@@ -34,6 +37,9 @@ char *buf_steal(struct buf *b);
 
 /* path_expand returns a new string with a leading "~/" replaced by $HOME. */
 char *path_expand(const char *path);
+
+/* hex_digit is the value of the hexadecimal digit c (0-9, a-f, A-F), or -1 for any other. */
+int hex_digit(int c);
 
 /* str_eq is strcmp()==0 that treats NULL as distinct from every string. */
 bool str_eq(const char *a, const char *b);

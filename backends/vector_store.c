@@ -6,15 +6,12 @@
 #include "vector_store.h"
 
 #include <errno.h>
-#include <arpa/inet.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <locale.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "resolve.h"
 #include "util.h"
 
 #define TIMEOUT_MS 30000
@@ -66,18 +64,11 @@ struct step {
 	bool keep; /* its rows are the call's result */
 };
 
-/* A name lookup in flight. evdns always calls back, even after the store is closed: the ticket,
- * then without a store, is what it gets. */
-struct resolve_ticket {
-	struct vector_store *vs;
-};
-
 struct pg {
 	PGconn *conn;
 	char *host, *port;
-	PQconninfoOption *opts; /* the parsed conninfo, until connected */
-	struct evdns_base *dns;
-	struct resolve_ticket *ticket;
+	PQconninfoOption *opts;        /* the parsed conninfo, until connected */
+	struct resolve_lookup *lookup; /* the name lookup in flight, or NULL */
 	struct event *ev;
 	int ev_fd;
 	short ev_what;
@@ -1098,10 +1089,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct vector_store *vs = arg;
 	struct pg *pg = &vs->pg;
-	if (pg->ticket) {
-		pg->ticket->vs = NULL; /* the lookup comes back to nobody */
-		pg->ticket = NULL;
-	}
+	resolve_cancel(pg->lookup); /* the lookup comes back to nobody */
+	pg->lookup = NULL;
 	pg->broken = true;
 	pg->failed = false;
 	char *msg = xasprintf("%s within %.0f s",
@@ -1171,12 +1160,6 @@ static const char *conninfo_value(const PQconninfoOption *opts, const char *key)
 	return NULL;
 }
 
-static bool host_is_numeric(const char *host)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
-}
-
 static void pg_fail_connect(struct vector_store *vs, enum err_code code, const char *why)
 {
 	struct pg *pg = &vs->pg;
@@ -1232,49 +1215,20 @@ static void pg_connect(struct vector_store *vs, const char *hostaddr)
 	pg_watch(vs, EV_WRITE);
 }
 
-static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+static void on_resolved(void *ud, const char *ip, const struct err *err)
 {
-	struct resolve_ticket *ticket = arg;
-	struct vector_store *vs = ticket->vs;
-	free(ticket);
-	if (!vs) { /* closed, or timed out, meanwhile */
-		if (res) {
-			evutil_freeaddrinfo(res);
-		}
+	struct vector_store *vs = ud;
+	vs->pg.lookup = NULL;
+	if (!ip) {
+		pg_fail_connect(vs, err->code, err->msg);
 		return;
 	}
-	vs->pg.ticket = NULL;
-	struct evutil_addrinfo *pick = NULL;
-	for (struct evutil_addrinfo *ai = res; ai && result == 0; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			pick = ai;
-			break;
-		}
-		if (ai->ai_family == AF_INET6 && !pick) {
-			pick = ai;
-		}
-	}
-	if (!pick) {
-		char *why = xasprintf("cannot resolve %s: %s", vs->pg.host,
-		                      result ? evutil_gai_strerror(result) : "no address");
-		pg_fail_connect(vs, ERR_UNREACHABLE, why);
-		free(why);
-	} else {
-		char ip[INET6_ADDRSTRLEN];
-		const void *addr =
-		        pick->ai_family == AF_INET
-		                ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
-		                : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
-		inet_ntop(pick->ai_family, addr, ip, sizeof(ip));
-		pg_connect(vs, ip);
-	}
-	if (res) {
-		evutil_freeaddrinfo(res);
-	}
+	pg_connect(vs, ip);
 }
 
-/* Parses the conninfo, then looks the host name up through evdns (libpq's own lookup would
- * block the loop) unless it is an address, a socket directory, a list, or hostaddr is given. */
+/* Parses the conninfo, then looks the host name up without blocking (resolve.h: libpq's own lookup
+ * would block the loop) unless it is an address, a socket directory, a list, or hostaddr is given.
+ */
 static void pg_open(struct vector_store *vs, const char *conninfo)
 {
 	struct pg *pg = &vs->pg;
@@ -1305,27 +1259,12 @@ static void pg_open(struct vector_store *vs, const char *conninfo)
 	pg->connecting = true;
 	arm_timer(vs);
 	if (hostaddr || !host || !*host || host[0] == '/' || strchr(host, ',') ||
-	    host_is_numeric(host)) {
+	    resolve_is_numeric(host)) {
 		pg_connect(vs, NULL);
 		return;
 	}
-	pg->dns = evdns_base_new(vs->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	                                           EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!pg->dns) {
-		pg_fail_connect(vs, ERR_NETWORK, "cannot start a name lookup");
-		return;
-	}
-	struct evutil_addrinfo hints;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	struct resolve_ticket *ticket = xcalloc(1, sizeof(*ticket));
-	ticket->vs = vs;
-	pg->ticket = ticket;
-	/* May call on_resolved before it returns (a name from /etc/hosts): that is still inside
-	 * vector_store_open, which is why every completion goes through complete_later. */
-	evdns_getaddrinfo(pg->dns, host, NULL, &hints, on_resolved, ticket);
+	/* Answers from the loop, never inside vector_store_open. */
+	pg->lookup = resolve_start(vs->base, host, on_resolved, vs);
 }
 
 /* A call on a connection that cannot serve it fails from the loop. */
@@ -1414,12 +1353,7 @@ void vector_store_close(struct vector_store *vs)
 	if (vs->pg.conn) {
 		PQfinish(vs->pg.conn);
 	}
-	if (vs->pg.ticket) {
-		vs->pg.ticket->vs = NULL; /* on_resolved still runs, from the loop, and frees it */
-	}
-	if (vs->pg.dns) {
-		evdns_base_free(vs->pg.dns, 1);
-	}
+	resolve_cancel(vs->pg.lookup);
 	PQconninfoFree(vs->pg.opts);
 	free(vs->pg.host);
 	free(vs->pg.port);

@@ -488,6 +488,93 @@ static void test_secret_forms(void **state)
 	free(sf);
 }
 
+/* Every secret of every section goes through the same handling: the three forms give the same
+ * value, a file others can read is refused, and no message repeats the secret. */
+static void test_every_secret_every_form(void **state)
+{
+	(void)state;
+	const struct {
+		const char *head; /* the section and what it needs besides the secret */
+		const char *key;
+		size_t off; /* the char * field in struct config */
+		const char *value;
+	} cases[] = {
+	        {"[proxmox]\nurl = https://pve:8006\ntoken_id = a@pam!b\n", "token_secret",
+	         offsetof(struct config, proxmox.token_secret), "pve-" SECRET},
+	        {"[gemini]\nmodel = m\n", "api_key", offsetof(struct config, gemini.api_key),
+	         "gem-" SECRET},
+	        {"[openai]\nurl = http://o\n", "api_key", offsetof(struct config, openai.api_key),
+	         "oai-" SECRET},
+	        {"[redis]\nurl = redis://r:6379/0\n", "password",
+	         offsetof(struct config, redis.password), "redis-" SECRET},
+	        {"[argocd]\nurl = https://argo\n", "token", offsetof(struct config, argocd.token),
+	         "argo-" SECRET},
+	        {"[github]\nrepo = o/r\n", "token", offsetof(struct config, github.token),
+	         "gh-" SECRET},
+	        {"[airflow]\nurl = http://af\n", "password",
+	         offsetof(struct config, airflow.password), "af-" SECRET},
+	        {"[discord]\n\n", "webhook_url", offsetof(struct config, discord.webhook_url),
+	         "https://discord.com/api/webhooks/1/" SECRET},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *key = cases[i].key;
+		int line = 1; /* the secret's line */
+		for (const char *c = cases[i].head; *c; c++) {
+			line += *c == '\n';
+		}
+		char *file_text = xasprintf("%s\n", cases[i].value);
+		char *sf = write_file("every.secret", file_text, 0600);
+		setenv("LD_TEST_EVERY_SECRET", cases[i].value, 1);
+		char *texts[] = {
+		        xasprintf("%s%s = %s\n", cases[i].head, key, cases[i].value),
+		        xasprintf("%s%s_env = LD_TEST_EVERY_SECRET\n", cases[i].head, key),
+		        xasprintf("%s%s_file = %s\n", cases[i].head, key, sf),
+		};
+		for (size_t f = 0; f < sizeof(texts) / sizeof(texts[0]); f++) {
+			struct config cfg;
+			load(&cfg, texts[f]);
+			const char *got = *(char **)((char *)&cfg + cases[i].off);
+			if (!got || strcmp(got, cases[i].value) != 0) {
+				fail_msg("%s: %s was not read", texts[f], key);
+			}
+			assert_int_equal(cfg.n_warnings, 0);
+			config_finish(&cfg);
+			free(texts[f]);
+		}
+
+		/* Readable by others: refused on its line, naming the file, not the secret. */
+		chmod(sf, 0644);
+		char *text = xasprintf("%s%s_file = %s\n", cases[i].head, key, sf);
+		char *msg = xasprintf("%s_file: %s holds a secret and is readable by others; run "
+		                      "chmod 600 %s",
+		                      key, sf, sf);
+		expect_error(text, line, msg);
+		struct config cfg;
+		struct err err = {0};
+		assert_false(config_load_string(&cfg, "t.ini", text, &err));
+		assert_null(strstr(err.msg, SECRET));
+		config_finish(&cfg);
+		free(msg);
+		free(text);
+
+		/* Two forms at once: an error that names both, again without the secret. */
+		text = xasprintf("%s%s = %s\n%s_env = LD_TEST_EVERY_SECRET\n", cases[i].head, key,
+		                 cases[i].value, key);
+		msg = xasprintf("%s is given twice", key);
+		expect_error(text, line + 1, msg);
+		assert_false(config_load_string(&cfg, "t.ini", text, &err));
+		assert_null(strstr(err.msg, SECRET));
+		config_finish(&cfg);
+		free(msg);
+		free(text);
+
+		unlink(sf);
+		free(sf);
+		free(file_text);
+	}
+	unsetenv("LD_TEST_EVERY_SECRET");
+}
+
 static void test_file_mode(void **state)
 {
 	(void)state;
@@ -954,6 +1041,7 @@ int main(void)
 	        cmocka_unit_test(test_missing_file),
 	        cmocka_unit_test(test_home_expansion),
 	        cmocka_unit_test(test_secret_forms),
+	        cmocka_unit_test(test_every_secret_every_form),
 	        cmocka_unit_test(test_file_mode),
 	        cmocka_unit_test(test_bad_values_name_the_line),
 	        cmocka_unit_test(test_accepted_spellings),

@@ -4,8 +4,8 @@
  * embeddings. Then the request each provider gets (llm_request_body, llm_request_url), the
  * "not configured" errors, and finally llm.c end to end against an evhttp server on 127.0.0.1
  * that streams the fixtures in small pieces: the Gemini key only in its header, num_ctx sent to
- * Ollama, a 429 not retried, a mid-stream error keeping the text, cancel, stall, batched
- * embeddings. */
+ * Ollama, a 429 not retried, a mid-stream error keeping the text, cancel, stall, the model
+ * lists. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -992,7 +992,6 @@ struct server {
 	size_t piece;
 	int gap_ms;
 	size_t stall_after; /* stop sending (but keep the connection) after this many bytes */
-	bool embed_echo;    /* answer /api/embed with one vector per input: [batch, index, len] */
 	/* what came */
 	int hits;
 	char method[8];
@@ -1001,8 +1000,6 @@ struct server {
 	char authorization[128];
 	char accept[64];
 	struct buf req_body;
-	int embed_batches;
-	size_t embed_inputs;
 	/* the reply being streamed */
 	struct evhttp_request *streaming;
 	struct event *timer;
@@ -1041,32 +1038,6 @@ static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 	s->ended = true;
 }
 
-static void embed_echo(struct server *s, struct evhttp_request *req)
-{
-	json_t *root = json_loadb(s->req_body.data, s->req_body.len, 0, NULL);
-	assert_non_null(root);
-	json_t *input = json_object_get(root, "input");
-	assert_true(json_is_array(input));
-	json_t *rows = json_array();
-	size_t i;
-	json_t *v;
-	json_array_foreach (input, i, v) {
-		int idx = 0;
-		sscanf(json_string_value(v), "text %d", &idx);
-		json_array_append_new(rows, json_pack("[f,f,f]", (double)s->embed_batches,
-		                                      (double)idx, (double)json_string_length(v)));
-	}
-	s->embed_batches++;
-	s->embed_inputs += json_array_size(input);
-	json_t *ans = json_pack("{s:s, s:o, s:i}", "model", "bge-m3", "embeddings", rows,
-	                        "prompt_eval_count", (int)json_array_size(input));
-	char *text = json_dumps(ans, JSON_COMPACT);
-	support_reply(req, 200, "OK", "application/json", text, strlen(text));
-	free(text);
-	json_decref(ans);
-	json_decref(root);
-}
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
@@ -1087,10 +1058,6 @@ static void on_request(struct evhttp_request *req, void *arg)
 	buf_append(&s->req_body, copy, n);
 	free(copy);
 
-	if (s->embed_echo) {
-		embed_echo(s, req);
-		return;
-	}
 	free(s->out);
 	if (s->file) {
 		s->out = support_fixture("llm", s->file, &s->out_len);
@@ -1134,7 +1101,6 @@ struct client {
 	struct llm_result *cancelled;
 	/* other calls */
 	struct llm_models *models;
-	struct llm_embeddings *emb;
 	struct err err;
 	bool other_done;
 };
@@ -1177,7 +1143,6 @@ static int teardown(void **state)
 	llm_result_free(c->res);
 	llm_result_free(c->cancelled);
 	llm_models_free(c->models);
-	llm_embeddings_free(c->emb);
 	free(c);
 	return 0;
 }
@@ -1428,17 +1393,7 @@ static void on_models(void *ud, struct llm_models *m, const struct err *err)
 	c->other_done = true;
 }
 
-static void on_embed(void *ud, struct llm_embeddings *e, const struct err *err)
-{
-	struct client *c = ud;
-	c->emb = e;
-	if (err) {
-		c->err = *err;
-	}
-	c->other_done = true;
-}
-
-static void test_wire_tags_ps_embed(void **state)
+static void test_wire_tags_ps(void **state)
 {
 	struct client *c = *state;
 	c->srv.status = 200;
@@ -1461,35 +1416,6 @@ static void test_wire_tags_ps_embed(void **state)
 	SUPPORT_WAIT_FOR(c->srv.base, c->other_done, 10000);
 	assert_string_equal(c->srv.uri, "/api/tags");
 	assert_int_equal(c->models->len, 2);
-
-	/* 40 texts: two batches (32 + 8), one after the other, vectors in input order. */
-	c->other_done = false;
-	c->srv.embed_echo = true;
-	char *texts[40];
-	for (int i = 0; i < 40; i++) {
-		texts[i] = xasprintf("text %d%s", i, i == 39 ? " 마지막" : "");
-	}
-	llm_ollama_embed(c->llm, NULL, (const char *const *)texts, 40, on_embed, c);
-	for (int i = 0; i < 40; i++) {
-		free(texts[i]);
-	}
-	SUPPORT_WAIT_FOR(c->srv.base, c->other_done, 10000);
-	assert_non_null(c->emb);
-	assert_int_equal(c->srv.embed_batches, 2);
-	assert_int_equal(c->srv.embed_inputs, 40);
-	assert_string_equal(c->srv.uri, "/api/embed");
-	json_t *b = request_json(c);
-	assert_string_equal(json_string_value(json_object_get(b, "model")), "bge-m3");
-	assert_int_equal(json_array_size(json_object_get(b, "input")), 8);
-	json_decref(b);
-	assert_int_equal(c->emb->n, 40);
-	assert_int_equal(c->emb->dim, 3);
-	assert_int_equal(c->emb->prompt_tokens, 40);
-	for (int i = 0; i < 40; i++) {
-		assert_true(c->emb->vectors[i * 3 + 0] == (i < 32 ? 0.0f : 1.0f));
-		assert_true(c->emb->vectors[i * 3 + 1] == (float)i);
-	}
-	assert_null(llm_ollama_embed(c->llm, NULL, NULL, 0, on_embed, c));
 }
 
 static void test_wire_not_configured(void **state)
@@ -1549,7 +1475,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_wire_cancel, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_wire_cancel_from_on_token, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_wire_stall, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_wire_tags_ps_embed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_wire_tags_ps, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_wire_not_configured, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
 /* test_util.c: the byte buffer and the small string/time/encoding helpers of backends/util.c. */
+#include <ctype.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,6 +108,41 @@ static void test_strings(void **state)
 	assert_string_equal(str_trim(t), "value with space");
 	char blank[] = " \n ";
 	assert_string_equal(str_trim(blank), "");
+}
+
+static char *vformat(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *vformat(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+static void test_hex_digit_and_formats(void **state)
+{
+	(void)state;
+	const char *digits = "0123456789abcdef";
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(hex_digit(digits[i]), i);
+		assert_int_equal(hex_digit(toupper((unsigned char)digits[i])), i);
+	}
+	const int not_hex[] = {'g', 'G', '/', ':', '@', '`', ' ', '\0', 0xc3, -1};
+	for (size_t i = 0; i < sizeof(not_hex) / sizeof(not_hex[0]); i++) {
+		assert_int_equal(hex_digit(not_hex[i]), -1);
+	}
+
+	char *s = vformat("%s:%d:%c", "t.ini", 12, 'x');
+	assert_string_equal(s, "t.ini:12:x");
+	free(s);
+	/* buf_appendf keeps what follows a NUL a %c writes. */
+	struct buf b;
+	buf_init(&b);
+	buf_appendf(&b, "a%cb", '\0');
+	assert_int_equal(b.len, 3);
+	assert_memory_equal(b.data, "a\0b", 3);
+	buf_finish(&b);
 }
 
 static void test_path_expand(void **state)
@@ -281,6 +317,7 @@ int main(void)
 	        cmocka_unit_test(test_buf_growth),
 	        cmocka_unit_test(test_buf_consume_and_steal),
 	        cmocka_unit_test(test_strings),
+	        cmocka_unit_test(test_hex_digit_and_formats),
 	        cmocka_unit_test(test_path_expand),
 	        cmocka_unit_test(test_rfc3339_valid),
 	        cmocka_unit_test(test_rfc3339_invalid),
