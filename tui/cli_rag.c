@@ -2,7 +2,12 @@
  * (backends/chunker.h), embeds the chunks with [ollama] embed_model (backends/embed.h) and
  * stores them (backends/vector_store.h: PostgreSQL + pgvector from [rag] postgres, else the
  * local index file); a file whose content and model are already stored is skipped. Query embeds
- * the text and prints the [rag] top_k nearest chunks. */
+ * the text and prints the [rag] top_k nearest chunks (backends/rag_retrieve.h).
+ *
+ * With [redis] configured and cache_ttl > 0, embeddings go through the cache of llm_cache.h,
+ * keyed by (model, text): re-ingesting a changed file embeds only the chunks that are new, and a
+ * repeated query does not ask Ollama again. The cache is an optimisation, never a failure: with
+ * Redis down, everything is embedded as it would be without it. */
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
@@ -16,6 +21,9 @@
 #include "chunker.h"
 #include "cli.h"
 #include "embed.h"
+#include "llm_cache.h"
+#include "rag_retrieve.h"
+#include "redis_client.h"
 #include "text.h"
 #include "util.h"
 #include "vector_store.h"
@@ -153,6 +161,175 @@ static struct embed_request *start_embed(struct cli *c, const char *const *texts
 	return embed_start(c->http, &o, texts, n, on_embed, w);
 }
 
+/* --- the embedding cache --- */
+
+/* The Redis connection and the cache on it; both NULL when there is no cache. */
+struct cache_link {
+	struct redis_client *redis;
+	struct llm_cache *cache;
+};
+
+static void cache_open(struct cli *c, struct cache_link *l)
+{
+	memset(l, 0, sizeof(*l));
+	const struct config_redis *rc = &c->cfg.redis;
+	if (!rc->configured || rc->cache_ttl <= 0) {
+		return;
+	}
+	struct err e;
+	err_clear(&e);
+	l->redis = redis_client_create(c->base, rc->url, rc->password, &e);
+	if (!l->redis) {
+		char *why = text_sanitize(e.msg, false);
+		fprintf(stderr, "labdeck: warning: %s; embedding without the cache\n", why);
+		free(why);
+		return;
+	}
+	l->cache = llm_cache_create(c->base, l->redis, rc->cache_ttl);
+}
+
+static void cache_close(struct cache_link *l)
+{
+	llm_cache_destroy(l->cache);
+	redis_client_destroy(l->redis);
+	memset(l, 0, sizeof(*l));
+}
+
+struct cache_wait {
+	bool done;
+	struct llm_cache_vectors *found;
+};
+
+static void on_cache_found(void *ud, struct llm_cache_vectors *found)
+{
+	struct cache_wait *w = ud;
+	w->done = true;
+	w->found = found;
+}
+
+static void on_cache_stored(void *ud, bool stored)
+{
+	(void)stored; /* not stored: the next run embeds again, that is all */
+	struct cache_wait *w = ud;
+	w->done = true;
+}
+
+/* embed_fresh embeds n texts with Ollama: n rows of *dim floats (heap), or NULL with err set. */
+static float *embed_fresh(struct cli *c, const char *const *texts, size_t n, size_t *dim,
+                          struct err *err)
+{
+	struct wait w = {0};
+	start_embed(c, texts, n, &w);
+	wait_for(c, &w);
+	if (w.failed) {
+		*err = w.err;
+		return NULL;
+	}
+	*dim = w.emb->dim;
+	float *v = xmalloc(n * (*dim ? *dim : 1) * sizeof(float));
+	memcpy(v, w.emb->vectors, n * *dim * sizeof(float));
+	embed_result_destroy(w.emb);
+	return v;
+}
+
+/* embed_texts embeds n texts (n >= 1): what the cache holds comes from it, the rest from Ollama
+ * (then into the cache: *put is that store's wait, to be waited for before the cache goes).
+ * Returns n rows of *dim floats (heap), or NULL with err set (an Ollama failure). */
+static float *embed_texts(struct cli *c, struct llm_cache *cache, const char *const *texts,
+                          size_t n, size_t *dim, struct cache_wait *put, struct err *err)
+{
+	const char *model = c->cfg.ollama.embed_model;
+	*dim = 0;
+	put->done = true;
+	struct llm_cache_vectors *found = NULL;
+	if (cache && llm_cache_enabled(cache)) {
+		struct cache_wait g = {0};
+		llm_cache_get_embeddings(cache, model, texts, n, on_cache_found, &g);
+		while (!g.done) {
+			event_base_loop(c->base, EVLOOP_ONCE);
+		}
+		found = g.found;
+	}
+	/* Cached vectors are used only when they all have one dimension. */
+	size_t cached_dim = 0;
+	bool usable = found && found->n == n && found->hits > 0;
+	for (size_t i = 0; usable && i < n; i++) {
+		if (found->vectors[i]) {
+			if (cached_dim && found->dims[i] != cached_dim) {
+				usable = false;
+			}
+			cached_dim = found->dims[i];
+		}
+	}
+	size_t *todo = xcalloc(n, sizeof(*todo));
+	size_t n_todo = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!usable || !found->vectors[i]) {
+			todo[n_todo++] = i;
+		}
+	}
+	float *out = NULL;
+	float *fresh = NULL;
+	const char **fresh_texts = NULL;
+	if (n_todo) {
+		fresh_texts = xcalloc(n_todo, sizeof(*fresh_texts));
+		for (size_t j = 0; j < n_todo; j++) {
+			fresh_texts[j] = texts[todo[j]];
+		}
+		fresh = embed_fresh(c, fresh_texts, n_todo, dim, err);
+		if (!fresh) {
+			goto out;
+		}
+		if (usable && cached_dim != *dim) {
+			/* The model changed under the same name: embed them all again. */
+			usable = false;
+			free(fresh);
+			free(fresh_texts);
+			n_todo = n;
+			fresh_texts = xcalloc(n, sizeof(*fresh_texts));
+			for (size_t i = 0; i < n; i++) {
+				todo[i] = i;
+				fresh_texts[i] = texts[i];
+			}
+			fresh = embed_fresh(c, fresh_texts, n, dim, err);
+			if (!fresh) {
+				goto out;
+			}
+		}
+	} else {
+		*dim = cached_dim;
+	}
+	out = xmalloc(n * (*dim ? *dim : 1) * sizeof(float));
+	for (size_t i = 0; usable && i < n; i++) {
+		if (found->vectors[i]) {
+			memcpy(out + i * *dim, found->vectors[i], *dim * sizeof(float));
+		}
+	}
+	for (size_t j = 0; j < n_todo; j++) {
+		memcpy(out + todo[j] * *dim, fresh + j * *dim, *dim * sizeof(float));
+	}
+	if (n_todo && cache && llm_cache_enabled(cache)) {
+		const float **vecs = xcalloc(n_todo, sizeof(*vecs));
+		size_t *dims = xcalloc(n_todo, sizeof(*dims));
+		for (size_t j = 0; j < n_todo; j++) {
+			vecs[j] = fresh + j * *dim;
+			dims[j] = *dim;
+		}
+		put->done = false;
+		/* The values are packed and sent at once: vecs and fresh may go now. */
+		llm_cache_put_embeddings(cache, model, fresh_texts, vecs, dims, n_todo,
+		                         on_cache_stored, put);
+		free(vecs);
+		free(dims);
+	}
+out:
+	free(fresh);
+	free(fresh_texts);
+	free(todo);
+	llm_cache_vectors_free(found);
+	return out;
+}
+
 /* --- ingest --- */
 
 struct ingested {
@@ -185,8 +362,8 @@ static const char *base_name(const char *path)
 }
 
 /* Ingests one file; false when the run cannot go on (the store or Ollama failed). */
-static bool ingest_one(struct cli *c, struct vector_store *vs, const char *path,
-                       struct ingested *out)
+static bool ingest_one(struct cli *c, struct vector_store *vs, struct llm_cache *cache,
+                       const char *path, struct ingested *out)
 {
 	const char *model = c->cfg.ollama.embed_model;
 	out->path = chunker_fix_utf8(path, strlen(path));
@@ -207,6 +384,8 @@ static bool ingest_one(struct cli *c, struct vector_store *vs, const char *path,
 	struct chunker_list chunks = {0};
 	char **texts = NULL;
 	struct vector_store_chunk *vc = NULL;
+	float *vectors = NULL;
+	struct cache_wait put = {.done = true};
 	struct wait w = {0};
 
 	vector_store_lookup(vs, source, &stored, on_store, &w);
@@ -232,26 +411,23 @@ static bool ingest_one(struct cli *c, struct vector_store *vs, const char *path,
 	}
 	size_t dim = 0;
 	if (chunks.len) {
-		w = (struct wait){0};
-		start_embed(c, (const char *const *)texts, chunks.len, &w);
-		wait_for(c, &w);
-		if (w.failed) {
-			cli_add_error(c, "ollama", &w.err);
+		vectors = embed_texts(c, cache, (const char *const *)texts, chunks.len, &dim, &put,
+		                      &e);
+		if (!vectors) {
+			cli_add_error(c, "ollama", &e);
 			goto out;
 		}
-		dim = w.emb->dim;
 		vc = xcalloc(chunks.len, sizeof(*vc));
 		for (size_t i = 0; i < chunks.len; i++) {
 			vc[i].title = chunks.items[i].title;
 			vc[i].text = chunks.items[i].text;
-			vc[i].embedding = w.emb->vectors + i * dim;
+			vc[i].embedding = vectors + i * dim;
 		}
 	}
-	struct embed_result *emb = w.emb;
+	/* The cache store (if any) goes on while the store replaces the file. */
 	w = (struct wait){0};
 	vector_store_replace(vs, source, hash, model, vc, chunks.len, dim, on_store, &w);
 	wait_for(c, &w);
-	embed_result_destroy(emb);
 	if (w.failed) {
 		cli_add_error(c, "rag", &w.err);
 		goto out;
@@ -260,6 +436,10 @@ static bool ingest_one(struct cli *c, struct vector_store *vs, const char *path,
 	out->status = !chunks.len ? "empty" : stored.hash ? "replaced" : "added";
 	go_on = true;
 out:
+	while (!put.done) {
+		event_base_loop(c->base, EVLOOP_ONCE);
+	}
+	free(vectors);
 	if (texts) {
 		for (size_t i = 0; i < chunks.len; i++) {
 			free(texts[i]);
@@ -280,6 +460,8 @@ static int rag_ingest(struct cli *c, int argc, char **argv)
 	if (argc < 1) {
 		return usage("rag ingest needs at least one FILE");
 	}
+	struct cache_link link;
+	cache_open(c, &link);
 	struct wait w = {0};
 	struct vector_store *vs = open_store(c, true, &w);
 	wait_for(c, &w);
@@ -289,13 +471,14 @@ static int rag_ingest(struct cli *c, int argc, char **argv)
 		cli_add_error(c, "rag", &w.err);
 	} else {
 		for (int i = 0; i < argc; i++) {
-			bool go_on = ingest_one(c, vs, argv[i], &files[n_files++]);
+			bool go_on = ingest_one(c, vs, link.cache, argv[i], &files[n_files++]);
 			if (!go_on) {
 				break;
 			}
 		}
 	}
 	vector_store_close(vs);
+	cache_close(&link);
 
 	if (c->json) {
 		json_t *root = json_object();
@@ -383,6 +566,16 @@ static char *query_text(int argc, char **argv, struct err *err)
 	return t;
 }
 
+struct retrieved {
+	struct rag_retrieve_result *res;
+};
+
+static void on_retrieved(void *ud, struct rag_retrieve_result *r)
+{
+	struct retrieved *got = ud;
+	got->res = r;
+}
+
 static int rag_query(struct cli *c, int argc, char **argv)
 {
 	if (argc < 1) {
@@ -402,41 +595,38 @@ static int rag_query(struct cli *c, int argc, char **argv)
 		return usage("rag query: the TEXT is empty");
 	}
 	const char *model = c->cfg.ollama.embed_model;
-	size_t k = c->cfg.rag.top_k > 0 ? (size_t)c->cfg.rag.top_k : 5;
-
-	/* Embedding and connecting go on at the same time. */
-	struct wait ws = {0}, we = {0};
-	struct vector_store *vs = open_store(c, false, &ws);
-	const char *texts[] = {trimmed};
-	start_embed(c, texts, 1, &we);
-	wait_for(c, &ws);
-	if (ws.failed) {
-		cli_add_error(c, "rag", &ws.err);
+	struct cache_link link;
+	cache_open(c, &link);
+	struct retrieved got = {0};
+	struct rag_retrieve_opts ro = {
+	        .base = c->base,
+	        .http = c->http,
+	        .cfg = &c->cfg,
+	        .cache = link.cache,
+	        .timeout_ms = c->timeout_ms,
+	};
+	rag_retrieve_start(&ro, trimmed, on_retrieved, &got);
+	while (!got.res) {
+		event_base_loop(c->base, EVLOOP_ONCE);
 	}
-	wait_for(c, &we);
-	if (we.failed) {
-		cli_add_error(c, "ollama", &we.err);
+	cache_close(&link);
+	struct rag_retrieve_result *res = got.res;
+	if (!c->cfg.rag.postgres) {
+		char *safe = text_sanitize(res->store ? res->store : "the local index", false);
+		fprintf(stderr, "labdeck: rag: [rag] postgres is not set: using %s\n", safe);
+		free(safe);
 	}
-	struct vector_store_hits hits = {0};
-	if (!ws.failed && !we.failed) {
-		struct wait wq = {0};
-		vector_store_query(vs, we.emb->vectors, we.emb->dim, model, k, &hits, on_store,
-		                   &wq);
-		wait_for(c, &wq);
-		if (wq.failed) {
-			cli_add_error(c, "rag", &wq.err);
-		} else if (!hits.len) {
-			char *where = text_sanitize(vector_store_describe(vs), false);
-			fprintf(stderr,
-			        "labdeck: rag: nothing is stored in %s for %s yet: run 'labdeck "
-			        "rag "
-			        "ingest FILE...'\n",
-			        where, model);
-			free(where);
-		}
+	if (!res->ok) {
+		cli_add_error(c, res->backend ? res->backend : "rag", &res->err);
+	} else if (!res->hits.len) {
+		char *where = text_sanitize(res->store ? res->store : "the store", false);
+		fprintf(stderr,
+		        "labdeck: rag: nothing is stored in %s for %s yet: run 'labdeck rag ingest "
+		        "FILE...'\n",
+		        where, model);
+		free(where);
 	}
-	vector_store_close(vs);
-	embed_result_destroy(we.emb);
+	const struct vector_store_hits hits = res->hits;
 
 	if (c->json) {
 		json_t *root = json_object();
@@ -470,7 +660,7 @@ static int rag_query(struct cli *c, int argc, char **argv)
 			free(ex);
 		}
 	}
-	vector_store_hits_finish(&hits);
+	rag_retrieve_result_free(res);
 	free(text);
 	cli_report_errors(c);
 	fflush(stdout);
@@ -494,36 +684,4 @@ int cli_rag(struct cli *c, int argc, char **argv)
 	free(msg);
 	free(safe);
 	return rc;
-}
-
-bool cli_rag_retrieve(struct cli *c, const char *question, struct vector_store_hits *hits)
-{
-	memset(hits, 0, sizeof(*hits));
-	const char *model = c->cfg.ollama.embed_model;
-	size_t k = c->cfg.rag.top_k > 0 ? (size_t)c->cfg.rag.top_k : 5;
-	struct wait ws = {0}, we = {0};
-	struct vector_store *vs = open_store(c, false, &ws);
-	const char *texts[] = {question};
-	start_embed(c, texts, 1, &we);
-	wait_for(c, &ws);
-	wait_for(c, &we);
-	bool ok = !ws.failed && !we.failed;
-	if (ws.failed) {
-		cli_add_error(c, "rag", &ws.err);
-	}
-	if (we.failed) {
-		cli_add_error(c, "ollama", &we.err);
-	}
-	if (ok) {
-		struct wait wq = {0};
-		vector_store_query(vs, we.emb->vectors, we.emb->dim, model, k, hits, on_store, &wq);
-		wait_for(c, &wq);
-		if (wq.failed) {
-			cli_add_error(c, "rag", &wq.err);
-			ok = false;
-		}
-	}
-	vector_store_close(vs);
-	embed_result_destroy(we.emb);
-	return ok;
 }

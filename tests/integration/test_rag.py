@@ -1,5 +1,6 @@
 """Integration tests of `labdeck rag ingest` and `rag query`: labsim's Ollama for embeddings,
 PGlite (PostgreSQL + pgvector) and the local index file for storage."""
+import json
 import os
 import re
 import secrets
@@ -84,8 +85,9 @@ def lab_config_without(lab, *sections):
     return "".join(out)
 
 
-def rag_config(lab, postgres=None, table=None, top_k=3, ollama_url=None, embed_model=None):
-    text = lab_config_without(lab, "rag", "ollama")
+def rag_config(lab, postgres=None, table=None, top_k=3, ollama_url=None, embed_model=None,
+               redis=None):
+    text = lab_config_without(lab, "rag", "ollama", "redis")
     text += "\n[ollama]\nurl = %s\nembed_model = %s\n" % (
         ollama_url or lab.state["ollama"]["url"], embed_model or "bge-m3")
     text += "\n[rag]\ntop_k = %d\n" % top_k
@@ -93,11 +95,21 @@ def rag_config(lab, postgres=None, table=None, top_k=3, ollama_url=None, embed_m
         text += "postgres = %s\n" % postgres
     if table:
         text += "table = %s\n" % table
+    if redis:
+        text += "\n[redis]\nurl = %s\ncache_ttl = 600\n" % redis
     return lab.write_config(text)
 
 
 def embed_requests(lab):
     return [r for r in lab.requests("ollama") if r.get("path", "").startswith("/api/embed")]
+
+
+def embedded_texts(reqs):
+    """The texts a list of /api/embed requests sent, in order."""
+    out = []
+    for r in reqs:
+        out.extend(json.loads(r["body"])["input"])
+    return out
 
 
 def by_path(doc):
@@ -334,5 +346,112 @@ def rag_embed_faults(lab):
         check(r.code == 0 and r.json()["files"][0]["status"] == "added", "stored now", r)
     finally:
         lab.clear()
+        docs.close()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def cached_doc(nonce):
+    """Three sections, each with a word of its own, so that another run (or another test on the
+    same Redis) never finds these chunks in the cache."""
+    return """# Cache notes %s
+
+## Backups
+
+Back up the etcd snapshot %s to the NAS every night.
+
+## Upgrades
+
+Upgrade kubelet on node-b after draining it (%s).
+
+## Models
+
+Keep bge-m3 loaded for embeddings (%s).
+""" % ((nonce,) * 4)
+
+
+@test
+def rag_embedding_cache(lab):
+    """With Redis, a changed file sends only its new chunks to /api/embed, and a repeated query
+    does not embed its text again."""
+    rd = services.redis()
+    state = tempfile.mkdtemp(prefix="labdeck-rag-state-")
+    docs = Docs()
+    env = {"XDG_STATE_HOME": state}
+    cfg = rag_config(lab, redis=rd.url)
+    nonce = secrets.token_hex(6)
+    try:
+        docs.write("notes.md", cached_doc(nonce))
+        before = len(embed_requests(lab))
+        r = run("rag", "ingest", "--json", docs.path("notes.md"), config=cfg, env=env)
+        check(r.code == 0 and r.json()["files"][0]["status"] == "added"
+              and r.json()["files"][0]["chunks"] == 3, "ingested, three chunks", r)
+        check(r.json()["errors"] == [], "no errors", r)
+        first = embedded_texts(embed_requests(lab)[before:])
+        check(len(first) == 3, "the first ingest embeds all three chunks", first)
+        sanitizer_clean(r)
+
+        # one paragraph changes: only its chunk is embedded again
+        changed = cached_doc(nonce).replace("after draining it", "after cordoning and draining "
+                                            "it with kubectl drain --ignore-daemonsets")
+        docs.write("notes.md", changed)
+        before = len(embed_requests(lab))
+        r = run("rag", "ingest", "--json", docs.path("notes.md"), config=cfg, env=env)
+        check(r.code == 0, "re-ingest exits 0", r)
+        f = r.json()["files"][0]
+        check(f["status"] == "replaced" and f["chunks"] == 3, "replaced, still three chunks", f)
+        sent = embedded_texts(embed_requests(lab)[before:])
+        check(len(sent) == 1 and "--ignore-daemonsets" in sent[0],
+              "only the changed chunk went to /api/embed", sent)
+        check(not any("etcd snapshot" in t or "bge-m3 loaded" in t for t in sent),
+              "the unchanged chunks came from the cache", sent)
+        sanitizer_clean(r)
+
+        # and the stored chunks are right: the new text is found, with the cached ones beside it
+        r = run("rag", "query", "--json", "kubectl drain ignore daemonsets cordoning", config=cfg,
+                env=env)
+        chunks = check_query_shape(r, 3)
+        check("--ignore-daemonsets" in chunks[0]["text"], "the new paragraph is found", chunks[0])
+        check(any("etcd snapshot %s" % nonce in c["text"] for c in chunks),
+              "the cached chunks are stored too", chunks)
+
+        # the same query twice: its text is embedded once
+        question = "where do the etcd snapshots %s go" % nonce
+        before = len(embed_requests(lab))
+        r1 = run("rag", "query", "--json", question, config=cfg, env=env)
+        r2 = run("rag", "query", "--json", question, config=cfg, env=env)
+        sent = embedded_texts(embed_requests(lab)[before:])
+        check(sent == [question], "one /api/embed request for two identical queries", sent)
+        c1, c2 = check_query_shape(r1, 3), check_query_shape(r2, 3)
+        check(c1 == c2, "the cached vector finds the same chunks", (c1, c2))
+        check("etcd snapshot" in c1[0]["text"], "the nearest chunk answers the question", c1[0])
+        sanitizer_clean(r2)
+    finally:
+        docs.close()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@test
+def rag_embedding_cache_redis_down(lab):
+    """Redis not there: ingest and query work as without a cache, and fast."""
+    state = tempfile.mkdtemp(prefix="labdeck-rag-state-")
+    docs = Docs()
+    env = {"XDG_STATE_HOME": state}
+    cfg = rag_config(lab, redis="redis://127.0.0.1:%d/0" % services.free_port())
+    try:
+        before = len(embed_requests(lab))
+        r = run("rag", "ingest", "--json", *docs.all(), config=cfg, env=env)
+        check(r.code == 0, "ingest exits 0 with Redis down", r)
+        check(r.json()["errors"] == [], "no errors", r)
+        check(all(f["status"] == "added" for f in r.json()["files"]), "every file added", r)
+        check(len(embed_requests(lab)) - before == 3, "every file embedded by Ollama", r)
+        check(r.elapsed < 5, "no wait on the missing Redis", r)
+        sanitizer_clean(r)
+        for _ in range(2):
+            r = run("rag", "query", "--json", IGPU_QUESTION, config=cfg, env=env)
+            chunks = check_query_shape(r, 3)
+            check(chunks[0]["source"].endswith("proxmox-gpu.md"), "the query works", r)
+            check(r.json()["errors"] == [], "no errors", r)
+            sanitizer_clean(r)
+    finally:
         docs.close()
         shutil.rmtree(state, ignore_errors=True)
