@@ -700,7 +700,9 @@ static bool file_list(struct session_op *op)
 		free(name);
 	}
 	closedir(d);
-	qsort(l->items, l->len, sizeof(*l->items), info_cmp);
+	if (l->len) { /* qsort wants an array even for none */
+		qsort(l->items, l->len, sizeof(*l->items), info_cmp);
+	}
 	return true;
 }
 
@@ -851,7 +853,9 @@ static void redis_list_reply(struct session_op *op, const struct redis_client_re
 		}
 	}
 	l->len = keep;
-	qsort(l->items, l->len, sizeof(*l->items), info_cmp);
+	if (l->len) { /* qsort wants an array even for none */
+		qsort(l->items, l->len, sizeof(*l->items), info_cmp);
+	}
 	op_deliver(op);
 }
 

@@ -5,10 +5,10 @@
  * --json nothing is streamed: one object (SPEC.md §3) is printed at the end. Ctrl-C stops the
  * stream, keeps what was printed and exits 130.
  *
- * The work is split so sessions, the cache and RAG can be wired in: cli_chat parses and builds
- * the message list, cli_chat_run sends any request and hands the result back, and the printing
- * of the result is separate. --session, --no-cache and --rag are parsed and validated here; their
- * effect is not wired yet. */
+ * The question goes through chat_turn.h (retrieval with --rag, the [rag] pipeline, the cache,
+ * the answer), the same pipeline the console's chat view uses; this file adds the command line
+ * around it: the session (--session, loaded before and saved after), the output and the exit
+ * status. */
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chat_turn.h"
 #include "cli.h"
 #include "llm.h"
 #include "llm_cache.h"
@@ -27,11 +28,9 @@
 #include "session.h"
 #include "text.h"
 #include "util.h"
-#include "vector_store.h"
 
 /* A message read from stdin larger than this is refused. */
 #define MAX_STDIN ((size_t)16 << 20)
-#define MAX_SESSION_NAME 64
 
 struct chat_args {
 	enum llm_provider provider;
@@ -74,25 +73,6 @@ __attribute__((format(printf, 1, 2))) static int chat_usage_error(const char *fm
 	fprintf(stderr, "labdeck: chat: %s\nTry 'labdeck chat --help'.\n", safe);
 	free(safe);
 	return 2;
-}
-
-/* session_name_ok: a name that can be a file name and a Redis key part: 1-64 bytes of UTF-8,
- * no whitespace, no control characters, no '/' or '\\', not starting with '.'. */
-static bool session_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > MAX_SESSION_NAME || s[0] == '.') {
-		return false;
-	}
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= ' ' || *p == 0x7f || *p == '/' || *p == '\\') {
-			return false;
-		}
-	}
-	char *clean = text_sanitize(s, false);
-	bool same = strcmp(clean, s) == 0; /* no invalid UTF-8, no bidi controls */
-	free(clean);
-	return same;
 }
 
 /* read_stdin reads all of standard input; NULL with a message in err when it cannot. */
@@ -191,15 +171,13 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 		case OPT_NO_CACHE:
 			a->no_cache = true;
 			break;
-		case OPT_SESSION:
-			if (!session_name_ok(optarg)) {
-				return chat_usage_error("--session wants a name of 1 to %d "
-				                        "characters without spaces, "
-				                        "'/' or a leading '.', not '%s'",
-				                        MAX_SESSION_NAME, optarg);
+		case OPT_SESSION: {
+			struct err e;
+			if (!session_name_valid(optarg, &e)) {
+				return chat_usage_error("--session: %s", e.msg);
 			}
 			a->session = optarg;
-			break;
+		} break;
 		case OPT_RAG:
 			a->rag = true;
 			break;
@@ -263,8 +241,8 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 
 struct run_state {
 	struct cli *c;
-	struct llm_call *call;
-	struct llm_result *res;
+	struct chat_turn *turn;
+	struct chat_turn_result *res;
 	bool done;
 	int signal; /* the signal that stopped the stream, 0 */
 	bool out_tty, err_tty, color;
@@ -308,6 +286,14 @@ static void end_thinking(struct run_state *st)
 	st->in_thinking = false;
 }
 
+/* stop ends the turn now, keeping what came. */
+static void stop(struct run_state *st)
+{
+	st->res = chat_turn_cancel(st->turn);
+	st->turn = NULL;
+	st->done = true;
+}
+
 static void on_token(void *ud, const char *text, size_t len, bool thinking)
 {
 	struct run_state *st = ud;
@@ -330,18 +316,26 @@ static void on_token(void *ud, const char *text, size_t len, bool thinking)
 	write_out(st, stdout, text, len, st->out_tty);
 	st->wrote_text = true;
 	st->last_text = text[len - 1];
-	if (st->stdout_broken && st->call) {
-		st->res = llm_cancel(st->call);
-		st->call = NULL;
-		st->done = true;
+	if (st->stdout_broken && st->turn) {
+		stop(st);
 	}
 }
 
-static void on_done(void *ud, struct llm_result *res)
+static void on_warning(void *ud, const char *backend, const struct err *e)
+{
+	(void)backend;
+	struct run_state *st = ud;
+	end_thinking(st);
+	char *why = text_sanitize(e->msg, false);
+	fprintf(stderr, "labdeck: warning: %s\n", why);
+	free(why);
+}
+
+static void on_done(void *ud, struct chat_turn_result *res)
 {
 	struct run_state *st = ud;
 	st->res = res;
-	st->call = NULL;
+	st->turn = NULL;
 	st->done = true;
 }
 
@@ -353,22 +347,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	st->signal = (int)sig;
-	st->res = llm_cancel(st->call);
-	st->call = NULL;
-	st->done = true;
+	stop(st);
 }
 
-static struct llm_result *config_failure(const struct llm_request *req, const struct err *e)
+/* run_turn asks the question on c's loop, streaming the answer as it comes; Ctrl-C or SIGTERM
+ * stops it, keeping what came (*stopped_by is then that signal; SIGPIPE when stdout went away).
+ * Never NULL. */
+static struct chat_turn_result *run_turn(struct cli *c, const struct chat_turn_opts *o,
+                                         const char *question, int *stopped_by)
 {
-	struct llm_result *res = llm_result_new(req->provider, req->model);
-	res->ok = false;
-	res->err = *e;
-	return res;
-}
-
-struct llm_result *cli_chat_run(struct cli *c, const struct llm_request *req, int *stopped_by)
-{
-	*stopped_by = 0;
 	struct run_state st = {
 	        .c = c,
 	        .out_tty = isatty(STDOUT_FILENO),
@@ -376,17 +363,13 @@ struct llm_result *cli_chat_run(struct cli *c, const struct llm_request *req, in
 	};
 	const char *no_color = getenv("NO_COLOR");
 	st.color = st.err_tty && !(no_color && *no_color);
-	struct llm *l = llm_create(c->http, &c->cfg);
-	if (c->timeout_ms > 0) {
-		llm_set_idle_timeout(l, c->timeout_ms);
-	}
-	struct llm_callbacks cb = {on_token, on_done, &st};
-	struct err e;
-	st.call = llm_chat(l, req, &cb, &e);
-	if (!st.call) {
-		llm_destroy(l);
-		return config_failure(req, &e);
-	}
+	struct chat_turn_callbacks cb = {
+	        .warning = on_warning,
+	        .token = on_token,
+	        .done = on_done,
+	        .ud = &st,
+	};
+	st.turn = chat_turn_start(o, question, &cb);
 	struct event *sigint = evsignal_new(c->base, SIGINT, on_signal, &st);
 	struct event *sigterm = evsignal_new(c->base, SIGTERM, on_signal, &st);
 	event_add(sigint, NULL);
@@ -396,8 +379,18 @@ struct llm_result *cli_chat_run(struct cli *c, const struct llm_request *req, in
 	}
 	event_free(sigint);
 	event_free(sigterm);
-	llm_destroy(l);
 	end_thinking(&st);
+	if (!st.res) {
+		/* Stopped before the model was asked. */
+		st.res = xcalloc(1, sizeof(*st.res));
+		st.res->prompt_tokens = st.res->direct_prompt_tokens = -1;
+	}
+	if (!st.res->answer) {
+		st.res->answer = llm_result_new(o->provider, o->model ? o->model : "");
+		st.res->answer->ok = false;
+		st.res->answer->cancelled = st.res->answer->truncated = true;
+		err_set(&st.res->answer->err, ERR_CANCELLED, 0, "stopped before the answer began");
+	}
 	if (!c->json && st.wrote_text && st.last_text != '\n' && !st.stdout_broken) {
 		fputc('\n', stdout); /* end the answer's last line */
 		fflush(stdout);
@@ -428,23 +421,24 @@ static json_t *count_or_null(bool known, int64_t v)
 	return known ? json_integer(v) : json_null();
 }
 
-/* What the command adds around one answer: retrieval, the pipeline, the cache. */
-struct chat_extra {
-	json_t *sources;      /* [{"id","title","distance"}], owned */
-	int64_t local_tokens; /* spent by local models besides the answer (condensing) */
-	bool cached;          /* answered from the cache */
-	const char *pipeline; /* "condense", "direct" or NULL (no retrieval) */
-	size_t context_chars; /* the context sent with the question */
-	size_t direct_chars;  /* what "direct" would have sent */
-};
-
-static void print_json(const struct llm_result *res, const struct chat_extra *x)
+static json_t *sources_json(const struct vector_store_hits *hits)
 {
-	/* A cached answer cost nothing this time. */
-	int64_t total = res->usage.known && !x->cached
-	                        ? res->usage.prompt_tokens + res->usage.completion_tokens
-	                        : 0;
-	bool cloud = llm_provider_is_cloud(res->provider);
+	json_t *a = json_array();
+	for (size_t i = 0; i < hits->len; i++) {
+		const struct vector_store_hit *h = &hits->items[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "id", json_integer((json_int_t)h->id));
+		json_object_set_new(o, "title", jtext(h->title, strlen(h->title)));
+		json_object_set_new(o, "distance", json_real(h->distance));
+		json_object_set_new(o, "source", jtext(h->source, strlen(h->source)));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static void print_json(const struct chat_turn_result *t)
+{
+	const struct llm_result *res = t->answer;
 	json_t *root = json_object();
 	json_object_set_new(root, "provider", json_string(llm_provider_name(res->provider)));
 	json_object_set_new(root, "model", jtext(res->model, strlen(res->model)));
@@ -458,17 +452,21 @@ static void print_json(const struct llm_result *res, const struct chat_extra *x)
 	json_object_set_new(usage, "thinking_tokens",
 	                    count_or_null(res->usage.known, res->usage.thinking_tokens));
 	json_object_set_new(root, "usage", usage);
-	json_object_set_new(root, "sources", x->sources ? json_incref(x->sources) : json_array());
-	json_object_set_new(root, "cloud_tokens", json_integer(cloud ? total : 0));
-	json_object_set_new(root, "local_tokens",
-	                    json_integer((cloud ? 0 : total) + x->local_tokens));
-	json_object_set_new(root, "cached", json_boolean(x->cached));
-	if (x->pipeline) {
+	json_object_set_new(root, "sources", sources_json(&t->sources));
+	json_object_set_new(root, "cloud_tokens", json_integer(t->cloud_tokens));
+	json_object_set_new(root, "local_tokens", json_integer(t->local_tokens));
+	json_object_set_new(root, "cached", json_boolean(t->cached));
+	if (t->pipeline) {
 		json_t *rag = json_object();
-		json_object_set_new(rag, "pipeline", json_string(x->pipeline));
+		json_object_set_new(rag, "pipeline", json_string(t->pipeline));
 		json_object_set_new(rag, "context_chars",
-		                    json_integer((json_int_t)x->context_chars));
-		json_object_set_new(rag, "direct_chars", json_integer((json_int_t)x->direct_chars));
+		                    json_integer((json_int_t)t->context_chars));
+		json_object_set_new(rag, "direct_chars", json_integer((json_int_t)t->direct_chars));
+		json_object_set_new(rag, "prompt_tokens",
+		                    count_or_null(t->prompt_tokens >= 0, t->prompt_tokens));
+		json_object_set_new(
+		        rag, "direct_prompt_tokens",
+		        count_or_null(t->direct_prompt_tokens >= 0, t->direct_prompt_tokens));
 		json_object_set_new(root, "rag", rag);
 	}
 	json_object_set_new(root, "finish_reason",
@@ -492,16 +490,13 @@ static void print_json(const struct llm_result *res, const struct chat_extra *x)
 	json_decref(root);
 }
 
-/* ---- the command -------------------------------------------------------------------------- */
-
-/* --- waiting on the loop for the session store and the cache --- */
+/* ---- the session -------------------------------------------------------------------------- */
 
 struct wait_one {
 	bool done;
 	bool failed;
 	struct err err;
 	struct session *loaded;
-	struct llm_cache_answer *hit;
 };
 
 static void run_until(struct cli *c, const bool *done)
@@ -532,25 +527,6 @@ static void on_session_saved(void *ud, const struct err *err)
 	}
 }
 
-static void on_cache_get(void *ud, struct llm_cache_answer *hit)
-{
-	struct wait_one *w = ud;
-	w->done = true;
-	w->hit = hit;
-}
-
-static void on_cache_put(void *ud, bool stored)
-{
-	(void)stored;
-	struct wait_one *w = ud;
-	w->done = true;
-}
-
-static const char *role_name(enum llm_role r)
-{
-	return r == LLM_ROLE_SYSTEM ? "system" : r == LLM_ROLE_ASSISTANT ? "assistant" : "user";
-}
-
 static enum llm_role role_of(const char *s)
 {
 	return str_eq(s, "system")      ? LLM_ROLE_SYSTEM
@@ -558,55 +534,25 @@ static enum llm_role role_of(const char *s)
 	                                : LLM_ROLE_USER;
 }
 
-/* --- retrieval and the cost-saving pipeline --- */
-
-/* The retrieved chunks as one context block, each under its title. */
-static char *join_chunks(const struct vector_store_hits *hits)
+/* load_session reads the session called name; NULL (the failure told, its exit status kept) when
+ * the store is away: the chat then goes on without the history. */
+static struct session *load_session(struct cli *c, struct session_store *store, const char *name)
 {
-	struct buf b;
-	buf_init(&b);
-	for (size_t i = 0; i < hits->len; i++) {
-		buf_appendf(&b, "## %s\n%s\n\n", hits->items[i].title, hits->items[i].text);
+	struct wait_one w = {0};
+	session_load(store, name, on_session_loaded, &w);
+	run_until(c, &w.done);
+	if (!w.failed) {
+		return w.loaded;
 	}
-	return buf_steal(&b);
+	c->exit_status = err_worse_exit(c->exit_status, err_exit_status(w.err.code));
+	char *why = text_sanitize(w.err.msg, false);
+	fprintf(stderr, "labdeck: %s; answering without the session's history\n", why);
+	free(why);
+	session_destroy(w.loaded);
+	return NULL;
 }
 
-/* condense asks the local summary model to shrink the context toward the question; the text
- * (NULL when it failed: then the caller sends the chunks as they are) and its token cost. */
-static char *condense(struct cli *c, const char *question, const char *context, int64_t *tokens)
-{
-	char *prompt =
-	        xasprintf("Condense the context below to what answers the question. Keep each "
-	                  "title line and the facts that matter; drop the rest.\n\n"
-	                  "Question: %s\n\nContext:\n%s",
-	                  question, context);
-	struct llm_message m = {LLM_ROLE_USER, prompt};
-	struct llm_request req;
-	llm_request_init(&req, LLM_OLLAMA);
-	req.model = c->cfg.ollama.summary_model;
-	req.messages = &m;
-	req.n_messages = 1;
-	bool json = c->json;
-	c->json = true; /* nothing of the condensing reaches stdout */
-	int stopped = 0;
-	struct llm_result *r = cli_chat_run(c, &req, &stopped);
-	c->json = json;
-	free(prompt);
-	char *out = NULL;
-	if (r->ok && r->text_len) {
-		out = xstrndup(r->text, r->text_len);
-		*tokens += r->usage.known ? r->usage.prompt_tokens + r->usage.completion_tokens : 0;
-	} else {
-		char *why = text_sanitize(r->err.msg, false);
-		fprintf(stderr,
-		        "labdeck: rag: condensing with %s failed (%s); sending the chunks as "
-		        "they are\n",
-		        c->cfg.ollama.summary_model, why);
-		free(why);
-	}
-	llm_result_free(r);
-	return out;
-}
+/* ---- the command -------------------------------------------------------------------------- */
 
 int cli_chat(struct cli *c, int argc, char **argv)
 {
@@ -615,7 +561,6 @@ int cli_chat(struct cli *c, int argc, char **argv)
 	if (rc >= 0) {
 		return rc;
 	}
-	struct chat_extra x = {0};
 	struct redis_client *redis = NULL;
 	if (c->cfg.redis.configured) {
 		struct err e;
@@ -624,178 +569,46 @@ int cli_chat(struct cli *c, int argc, char **argv)
 			cli_add_error(c, "redis", &e);
 		}
 	}
-
-	/* 1. The session: its history goes before the new message. */
-	struct session_store *store = NULL;
-	struct session *sess = NULL;
-	if (a.session) {
-		store = session_store_create(c->base, redis, NULL);
-		struct wait_one w = {0};
-		session_load(store, a.session, on_session_loaded, &w);
-		run_until(c, &w.done);
-		if (w.failed) {
-			/* The store is away (Redis down): the chat goes on without the history; the
-			 * failure is told here and its exit status kept. */
-			c->exit_status =
-			        err_worse_exit(c->exit_status, err_exit_status(w.err.code));
-			char *why = text_sanitize(w.err.msg, false);
-			fprintf(stderr, "labdeck: %s; answering without the session's history\n",
-			        why);
-			free(why);
-			session_destroy(w.loaded);
-		} else {
-			sess = w.loaded;
-		}
-	}
-
-	/* 2. Retrieval, then the pipeline: condense locally before a cloud call. */
-	char *context = NULL;
-	struct vector_store_hits hits = {0};
-	if (a.rag) {
-		size_t errors_before = c->n_errors;
-		int status_before = c->exit_status;
-		if (!cli_rag_retrieve(c, a.message, &hits)) {
-			/* RAG off, with the reason; the chat goes on without context. */
-			for (size_t i = errors_before; i < c->n_errors; i++) {
-				char *why = text_sanitize(c->errors[i].err.msg, false);
-				fprintf(stderr,
-				        "labdeck: warning: %s; answering without retrieved "
-				        "context\n",
-				        why);
-				free(why);
-				free(c->errors[i].backend);
-			}
-			c->n_errors = errors_before;
-			c->exit_status = status_before;
-		}
-		if (hits.len) {
-			x.sources = json_array();
-			for (size_t i = 0; i < hits.len; i++) {
-				json_t *o = json_object();
-				json_object_set_new(o, "id",
-				                    json_integer((json_int_t)hits.items[i].id));
-				json_object_set_new(o, "title", json_string(hits.items[i].title));
-				json_object_set_new(o, "distance",
-				                    json_real(hits.items[i].distance));
-				json_object_set_new(o, "source", json_string(hits.items[i].source));
-				json_array_append_new(x.sources, o);
-			}
-			char *direct = join_chunks(&hits);
-			x.direct_chars = strlen(direct);
-			x.pipeline = str_eq(c->cfg.rag.pipeline, "direct") ? "direct" : "condense";
-			if (strcmp(x.pipeline, "condense") == 0) {
-				context = condense(c, a.message, direct, &x.local_tokens);
-			}
-			if (context && strlen(context) >= strlen(direct)) {
-				/* Short chunks can come back longer: then they go as they are. */
-				free(context);
-				context = NULL;
-				x.pipeline = "condense (kept the chunks: they were shorter)";
-			}
-			if (!context) {
-				context = direct;
-			} else {
-				free(direct);
-			}
-			x.context_chars = strlen(context);
-		}
-	}
-	char *asked = context ? xasprintf("Answer from the context when it helps.\n\nContext:\n%s\n"
-	                                  "Question: %s",
-	                                  context, a.message)
-	                      : xstrdup(a.message);
-
-	/* 3. The messages: the session's history, then the question. */
-	size_t n = (sess ? sess->len : 0) + 1;
-	struct llm_message *msgs = xcalloc(n, sizeof(*msgs));
-	struct llm_cache_message *cmsgs = xcalloc(n, sizeof(*cmsgs));
-	for (size_t i = 0; sess && i < sess->len; i++) {
-		msgs[i].role = role_of(sess->messages[i].role);
-		msgs[i].content = sess->messages[i].content;
-	}
-	msgs[n - 1].role = LLM_ROLE_USER;
-	msgs[n - 1].content = asked;
-	for (size_t i = 0; i < n; i++) {
-		cmsgs[i].role = role_name(msgs[i].role);
-		cmsgs[i].content = msgs[i].content;
-	}
-	struct llm_request req;
-	llm_request_init(&req, a.provider);
-	req.model = a.model;
-	req.messages = msgs;
-	req.n_messages = n;
-	req.system = sess && sess->system ? sess->system : NULL;
-
-	/* 4. The cache: an identical request is answered from Redis. */
+	struct session_store *store = a.session ? session_store_create(c->base, redis, NULL) : NULL;
+	struct session *sess = store ? load_session(c, store, a.session) : NULL;
 	struct llm_cache *cache = NULL;
-	struct llm_cache_request creq = {0};
-	json_t *params = json_object();
-	const char *model = a.model ? a.model : llm_default_model(&c->cfg, a.provider);
 	if (redis && !a.no_cache && c->cfg.redis.cache_ttl > 0) {
 		cache = llm_cache_create(c->base, redis, c->cfg.redis.cache_ttl);
-		if (a.provider == LLM_OLLAMA) {
-			json_object_set_new(params, "num_ctx", json_integer(c->cfg.ollama.num_ctx));
-		}
-		creq.provider = llm_provider_name(a.provider);
-		creq.model = model;
-		creq.messages = cmsgs;
-		creq.n_messages = n;
-		creq.params = params;
-	}
-	struct llm_result *res = NULL;
-	int stopped_by = 0;
-	if (cache) {
-		struct wait_one w = {0};
-		llm_cache_get(cache, &creq, on_cache_get, &w);
-		run_until(c, &w.done);
-		if (w.hit) {
-			res = llm_result_new(a.provider, model);
-			free(res->text);
-			res->text = xstrdup(w.hit->text);
-			res->text_len = strlen(res->text);
-			res->ok = true;
-			res->usage.known = w.hit->prompt_tokens >= 0;
-			res->usage.prompt_tokens = w.hit->prompt_tokens;
-			res->usage.completion_tokens = w.hit->completion_tokens;
-			x.cached = true;
-			if (!c->json) {
-				bool tty = isatty(STDOUT_FILENO);
-				char *out =
-				        tty ? text_sanitize(res->text, true) : xstrdup(res->text);
-				fputs(out, stdout);
-				if (res->text_len && res->text[res->text_len - 1] != '\n') {
-					fputc('\n', stdout);
-				}
-				fflush(stdout);
-				free(out);
-				if (isatty(STDERR_FILENO)) {
-					fputs("labdeck: (answered from the cache; --no-cache asks "
-					      "again)\n",
-					      stderr);
-				}
-			}
-			llm_cache_answer_free(w.hit);
-		}
-	}
-	if (!res) {
-		res = cli_chat_run(c, &req, &stopped_by);
-		if (cache && res->ok && !res->truncated) {
-			struct llm_cache_answer ans = {
-			        .text = res->text,
-			        .thinking = res->thinking_len ? res->thinking : NULL,
-			        .prompt_tokens =
-			                res->usage.known ? (long)res->usage.prompt_tokens : -1,
-			        .completion_tokens =
-			                res->usage.known ? (long)res->usage.completion_tokens : -1,
-			        .created = now_wall(),
-			};
-			struct wait_one w = {0};
-			llm_cache_put(cache, &creq, &ans, on_cache_put, &w);
-			run_until(c, &w.done);
-		}
 	}
 
-	/* 5. The session keeps the question (without the retrieved context) and the answer. */
+	/* The session's history goes before the question. */
+	size_t n_hist = sess ? sess->len : 0;
+	struct llm_message *hist = xcalloc(n_hist ? n_hist : 1, sizeof(*hist));
+	for (size_t i = 0; i < n_hist; i++) {
+		hist[i].role = role_of(sess->messages[i].role);
+		hist[i].content = sess->messages[i].content;
+	}
+	struct llm *l = llm_create(c->http, &c->cfg);
+	if (c->timeout_ms > 0) {
+		llm_set_idle_timeout(l, c->timeout_ms);
+	}
+	struct chat_turn_opts o = {
+	        .base = c->base,
+	        .http = c->http,
+	        .llm = l,
+	        .cfg = &c->cfg,
+	        .cache = cache,
+	        .provider = a.provider,
+	        .model = a.model,
+	        .system = sess ? sess->system : NULL,
+	        .history = hist,
+	        .n_history = n_hist,
+	        .rag = a.rag,
+	        .timeout_ms = c->timeout_ms,
+	};
+	int stopped_by = 0;
+	struct chat_turn_result *t = run_turn(c, &o, a.message, &stopped_by);
+	const struct llm_result *res = t->answer;
+	if (t->cached && !c->json && isatty(STDERR_FILENO)) {
+		fputs("labdeck: (answered from the cache; --no-cache asks again)\n", stderr);
+	}
+
+	/* The session keeps the question (without the retrieved context) and the answer. */
 	if (sess && res->ok) {
 		session_set_meta(sess, llm_provider_name(a.provider), a.model, NULL);
 		session_add(sess, "user", a.message);
@@ -811,7 +624,7 @@ int cli_chat(struct cli *c, int argc, char **argv)
 	int status = 0;
 	if (c->json && stopped_by != SIGPIPE &&
 	    (res->ok || res->text_len > 0 || res->thinking_len > 0 || stopped_by)) {
-		print_json(res, &x);
+		print_json(t);
 	}
 	if (stopped_by) {
 		status = 128 + stopped_by; /* as if the signal had ended us: 130 for Ctrl-C */
@@ -826,19 +639,14 @@ int cli_chat(struct cli *c, int argc, char **argv)
 			        llm_provider_name(a.provider), why);
 			free(why);
 		}
-		cli_report_errors(
-		        c); /* the answer came; a session that could not be saved says so */
+		/* The answer came; a session that could not be saved says so. */
+		cli_report_errors(c);
 		status = c->exit_status;
 	}
-	llm_result_free(res);
+	chat_turn_result_free(t);
+	llm_destroy(l);
+	free(hist);
 	llm_cache_destroy(cache);
-	json_decref(params);
-	json_decref(x.sources);
-	free(msgs);
-	free(cmsgs);
-	free(asked);
-	free(context);
-	vector_store_hits_finish(&hits);
 	session_destroy(sess);
 	session_store_destroy(store);
 	redis_client_destroy(redis);

@@ -110,3 +110,11 @@ def cache_in_redis():
     r = run_unit("test_llm_cache", services.redis())
     passed(r, ["keys", "off", "unreachable", "redis_answers", "redis_embeddings"])
     check("SKIPPED" not in r.out, "nothing skipped", r)
+
+
+@test_alone
+def chat_turn_cache_in_redis():
+    # The whole pipeline against real Redis: the second identical question (condensing
+    # included) is answered from the cache, no model asked again.
+    r = run_unit("test_chat_turn", services.redis(), only="test_cached_repeat")
+    passed(r, ["test_cached_repeat"])
