@@ -45,25 +45,14 @@ int cli_pods(struct cli *c);
  * status. */
 int cli_rag(struct cli *c, int argc, char **argv);
 
-struct llm_request;
-struct llm_result;
+/* cli_session runs `labdeck session list|show NAME|rename OLD NEW|delete NAME [--yes]
+ * [--json]`: the sessions `labdeck chat --session` keeps, in Redis when [redis] url is set (no
+ * fallback to files when it is down: exit 3 naming host:port), else in files. argv[0] is
+ * "session". Returns the exit status. */
+int cli_session(struct cli *c, int argc, char **argv);
 
 /* cli_chat runs `labdeck chat [--provider P] [--model M] [--no-cache] [--session NAME] [--rag]
  * MESSAGE|-`; argv[0] is "chat". Returns the exit status (130 after Ctrl-C). */
 int cli_chat(struct cli *c, int argc, char **argv);
-
-/* cli_chat_run sends req on c's loop and streams the answer as `labdeck chat` does: text to
- * stdout as it arrives (sanitised on a terminal) unless c->json, thinking dimmed on stderr when
- * that is a terminal; --timeout is the stall limit. Ctrl-C or SIGTERM cancels, keeping what
- * came; *stopped_by is then that signal (SIGPIPE when stdout went away), else 0. Returns the
- * result, never NULL (llm_result_free it): a provider that is not configured gives ok false with
- * ERR_CONFIG. */
-struct llm_result *cli_chat_run(struct cli *c, const struct llm_request *req, int *stopped_by);
-
-struct vector_store_hits;
-/* cli_rag_retrieve embeds question with [ollama] embed_model and fills hits with the top-k
- * chunks of the configured store (pgvector or the local index); false with the errors added to
- * c when either side fails. */
-bool cli_rag_retrieve(struct cli *c, const char *question, struct vector_store_hits *hits);
 
 #endif

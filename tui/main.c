@@ -36,6 +36,8 @@ static void usage(FILE *out)
 	      "  chat [--provider P] [--model M] MESSAGE|-\n"
 	      "                        ask a model (ollama, gemini or openai); the answer streams\n"
 	      "                        to stdout ('labdeck chat --help' for the rest)\n"
+	      "  session list|show NAME|rename OLD NEW|delete NAME [--yes]\n"
+	      "                        the named conversations of 'chat --session NAME'\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json                print one JSON object (SPEC shapes) instead of a table\n"
@@ -102,6 +104,11 @@ static int run_chat(struct cli *c)
 	return cli_chat(c, chat_argc, chat_argv);
 }
 
+static int run_session(struct cli *c)
+{
+	return cli_session(c, chat_argc, chat_argv);
+}
+
 static void free_split(void)
 {
 	free(chat_argv);
@@ -113,9 +120,10 @@ static bool is_opt(const char *a, const char *name)
 	return strcmp(a, name) == 0;
 }
 
-/* split_chat: when the command word is "chat", keeps in argc and argv only the global options
- * (from before and after it) and moves the rest, from "chat" on, to chat_argv. A value of
- * chat's own options (--model --json) stays with chat; everything after "--" too. */
+/* split_chat: when the command word is "chat" (or "session", which parses its own options the
+ * same way), keeps in argc and argv only the global options (from before and after it) and moves
+ * the rest, from the command word on, to chat_argv. A value of chat's own options (--model
+ * --json) stays with chat; everything after "--" too. */
 static void split_chat(int *argc, char ***argv)
 {
 	int n = *argc;
@@ -127,7 +135,7 @@ static void split_chat(int *argc, char ***argv)
 		                   is_opt(v[i], "-n");
 		i += takes_value ? 2 : 1;
 	}
-	if (i >= n || strcmp(v[i], "chat") != 0) {
+	if (i >= n || (strcmp(v[i], "chat") != 0 && strcmp(v[i], "session") != 0)) {
 		return;
 	}
 	global_argv = xcalloc((size_t)n + 1, sizeof(*global_argv));
@@ -260,13 +268,15 @@ int main(int argc, char **argv)
 		rag_argv = argv + optind;
 	} else if (strcmp(cmd, "chat") == 0) {
 		run = run_chat;
+	} else if (strcmp(cmd, "session") == 0) {
+		run = run_session;
 	} else {
 		char *safe = text_sanitize(cmd, false);
 		int rc = usage_error("unknown command '%s'", safe);
 		free(safe);
 		return rc;
 	}
-	if (cmd && run != run_rag && run != run_chat && optind + 1 < argc) {
+	if (cmd && run != run_rag && run != run_chat && run != run_session && optind + 1 < argc) {
 		char *safe = text_sanitize(argv[optind + 1], false);
 		int rc = usage_error("unexpected argument '%s'", safe);
 		free(safe);
