@@ -335,10 +335,15 @@ static void draw_statusline(struct app *a, int y, int cols)
 		const struct health *hn = status_poller_health(a->poller, NODE_KUBERNETES);
 		const struct health *hp = pod_store_health(a->pods);
 		const struct health *h = hp->state == HEALTH_FAILING ? hp : hn;
-		x = draw_backend(stdscr, y, x, cols, cols - x, "kubernetes", h, refresh);
+		x = draw_backend(stdscr, y, x, cols, share, "kubernetes", h, refresh);
 	} else {
 		wattrset(stdscr, palette_attr(SLOT_DIM));
 		x = put(stdscr, y, x, cols, " kubernetes: not configured (no kubeconfig) │");
+	}
+	/* Redis, when configured: the chat's sessions and cache live there. */
+	const struct health *redis = view_chat_redis_health(a->top[3]);
+	if (redis) {
+		x = draw_backend(stdscr, y, x, cols, cols - x, "redis", redis, refresh);
 	}
 	(void)x;
 }
@@ -427,8 +432,9 @@ static void draw(evutil_socket_t fd, short what, void *arg)
 
 /* --- the command line --- */
 
-static const char *const commands[] = {"nodes", "guests", "pods", "chat", "ns",
-                                       "theme", "help",   "q",    "quit", "refresh"};
+static const char *const commands[] = {"nodes",   "guests", "pods", "chat",    "ns",  "theme",
+                                       "help",    "q",      "quit", "refresh", "new", "sessions",
+                                       "session", "model",  "rag",  "system"};
 
 /* Candidates for completing the word being typed. */
 static size_t complete_candidates(struct app *a, const char *cmd, bool first_word, const char **out,
@@ -524,6 +530,14 @@ static void run_command(struct app *a, const char *line)
 		if (arg && *arg) {
 			view_chat_set_provider(a->top[3], arg);
 		}
+	} else if (strcmp(cmd, "sessions") == 0) {
+		switch_to(a, 3);
+		app_push(a, view_sessions_create(a, a->top[3]));
+	} else if (strcmp(cmd, "session") == 0 || strcmp(cmd, "new") == 0 ||
+	           strcmp(cmd, "model") == 0 || strcmp(cmd, "rag") == 0 ||
+	           strcmp(cmd, "system") == 0) {
+		switch_to(a, 3);
+		view_chat_command(a->top[3], cmd, arg);
 	} else if (strcmp(cmd, "ns") == 0) {
 		switch_to(a, 2);
 		view_pods_set_namespace(a->top[2],

@@ -14,6 +14,8 @@
 
 struct app;
 struct view;
+struct health;
+struct session_store;
 
 struct view_ops {
 	const char *name; /* "pods": also its `:` command */
@@ -78,6 +80,23 @@ void view_chat_set_provider(struct view *v, const char *name);
 /* Chat view: the token and cost meter ("cloud 1.2k tok $0.004 · local 3.4k tok"); false until
  * an answer reported its token counts. */
 bool view_chat_meter(struct view *v, char *out, size_t size);
+
+/* Chat view: the `:` commands it takes — session NAME (resume or name the conversation), new,
+ * model [NAME], rag [on|off], system [TEXT]; false for any other. */
+bool view_chat_command(struct view *v, const char *cmd, const char *arg);
+/* Chat view: the health of its Redis connection, NULL when [redis] is not configured. */
+const struct health *view_chat_redis_health(struct view *v);
+/* Chat view and the sessions list: the store the conversations are kept in; resume (or name
+ * the conversation on screen as) a session; start a new unsaved one; the current session's
+ * name (NULL: unsaved); tell the chat a session was renamed or deleted. */
+struct session_store *view_chat_store(struct view *v);
+void view_chat_open_session(struct view *v, const char *name);
+void view_chat_new_session(struct view *v);
+const char *view_chat_session_name(struct view *v);
+void view_chat_session_renamed(struct view *v, const char *from, const char *to);
+void view_chat_session_deleted(struct view *v, const char *name);
+/* The sessions list (S in the chat view), acting on the chat view chat. */
+struct view *view_sessions_create(struct app *a, struct view *chat);
 
 /* Pods view: switch namespace (NULL: all). */
 void view_pods_set_namespace(struct view *v, const char *ns);

@@ -88,6 +88,7 @@ void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scro
 		mvwaddnstr(
 		        w, y + line - scroll, 1,
 		        "Commands: :nodes :guests :pods [NS] :ns NAME|all :theme NAME :refresh :q"
+		        " · chat: :session NAME :sessions :new :model NAME :rag on|off :system TEXT"
 		        "   (j/k scroll, Esc or ? closes)",
 		        cols - 2);
 	}
@@ -96,11 +97,16 @@ void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scro
 
 void help_print_markdown(FILE *out)
 {
-	static const enum key_scope order[] = {SCOPE_GLOBAL, SCOPE_LIST, SCOPE_PODS,
-	                                       SCOPE_DETAIL, SCOPE_LOGS, SCOPE_CHAT};
-	static const char *const titles[] = {"Everywhere", "In lists (guests, pods)",
-	                                     "Pods view",  "Pod details",
-	                                     "Log view",   "Chat view"};
+	static const enum key_scope order[] = {SCOPE_GLOBAL,  SCOPE_LIST, SCOPE_PODS,
+	                                       SCOPE_DETAIL,  SCOPE_LOGS, SCOPE_CHAT,
+	                                       SCOPE_SESSIONS};
+	static const char *const titles[] = {"Everywhere",
+	                                     "In lists (guests, pods)",
+	                                     "Pods view",
+	                                     "Pod details",
+	                                     "Log view",
+	                                     "Chat view",
+	                                     "Sessions list (S in the chat)"};
 	size_t n;
 	const struct binding *b = keys_bindings(&n);
 	for (size_t s = 0; s < sizeof(order) / sizeof(order[0]); s++) {

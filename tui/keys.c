@@ -67,6 +67,12 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_CHAT, 'y', ACT_COPY},
         {SCOPE_CHAT, 'Y', ACT_COPY_CODE},
         {SCOPE_CHAT, 'p', ACT_PROVIDER},
+        {SCOPE_CHAT, 'm', ACT_MODEL},
+        {SCOPE_CHAT, 'R', ACT_RAG},
+        {SCOPE_CHAT, 'S', ACT_SESSIONS},
+        {SCOPE_SESSIONS, 'R', ACT_RENAME},
+        {SCOPE_SESSIONS, 'd', ACT_DELETE},
+        {SCOPE_SESSIONS, 'n', ACT_NEW},
 };
 
 static size_t n_bindings(void)
@@ -157,8 +163,8 @@ const struct binding *keys_bindings(size_t *n)
 	return bindings;
 }
 
-static const char *const scope_names[SCOPE_COUNT] = {"global", "list",   "pods",
-                                                     "logs",   "detail", "chat"};
+static const char *const scope_names[SCOPE_COUNT] = {"global", "list", "pods",    "logs",
+                                                     "detail", "chat", "sessions"};
 
 const char *keys_scope_name(enum key_scope s)
 {

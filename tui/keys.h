@@ -15,6 +15,7 @@ enum key_scope {
 	SCOPE_LOGS,
 	SCOPE_DETAIL,
 	SCOPE_CHAT,
+	SCOPE_SESSIONS,
 	SCOPE_COUNT
 };
 
@@ -56,7 +57,13 @@ enum key_scope {
 	  "type a message (Enter sends, Alt-Enter or ^J new line, Esc leaves)")                    \
 	X(ACT_COPY, "copy", "copy the last answer to the clipboard (OSC 52)")                      \
 	X(ACT_COPY_CODE, "copy-code", "copy the last answer's last code block (OSC 52)")           \
-	X(ACT_PROVIDER, "provider", "next provider: ollama, gemini, openai (those configured)")
+	X(ACT_PROVIDER, "provider", "next provider: ollama, gemini, openai (those configured)")    \
+	X(ACT_MODEL, "model", "next model Ollama has (:model NAME picks any)")                     \
+	X(ACT_RAG, "documents", "answer from your documents (RAG) on or off")                      \
+	X(ACT_SESSIONS, "sessions", "saved conversations: resume, rename, delete")                 \
+	X(ACT_RENAME, "rename", "rename the selected session")                                     \
+	X(ACT_DELETE, "delete", "delete the selected session (asks first)")                        \
+	X(ACT_NEW, "new", "start a new conversation (named when you give it a name)")
 
 enum action {
 #define X(e, name, help) e,

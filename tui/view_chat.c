@@ -1,12 +1,19 @@
-/* view_chat.c: the chat view (`4`): a conversation with a local model or Gemini. The answer
- * streams in token by token; the scrollback is wrapped to the width with wide characters counted
- * as two columns and never split, with light Markdown (headings, **emphasis**, lists, fenced code
- * set apart and never joined). The input line at the bottom takes raw keys while typing (UTF-8,
- * Ctrl-A/E/W/U, Left/Right, Up/Down history, Enter sends, Alt-Enter or Ctrl-J a new line); Esc
- * stops a running answer and keeps what came. A header line names the models Ollama has loaded
- * and their VRAM share; the token meter counts cloud and local tokens and the cost from [gemini]
- * prices. `y` / `Y` copy the last answer / its last code block with OSC 52. Network text is kept
- * as it came and sanitised when drawn. */
+/* view_chat.c: the chat view (`4`): a conversation with a local model, Gemini or an
+ * OpenAI-compatible server, through the same pipeline as `labdeck chat` (chat_turn.h: retrieval
+ * with `R`, condensing, the Redis cache, the streamed answer). The scrollback is laid out by
+ * chat_text.h, each entry once per width and length, so a long conversation costs nothing to
+ * redraw while an answer streams. The input line at the bottom takes raw keys while typing
+ * (UTF-8, Ctrl-A/E/W/U, Left/Right, Up/Down history, Enter sends, Alt-Enter or Ctrl-J a new
+ * line); Esc stops a running answer and keeps what came. Answers list their sources and say
+ * when they came from the cache.
+ *
+ * A conversation is kept under a name once it has one (`:session NAME`, or picked in the
+ * sessions list `S`): in Redis when [redis] is configured, else in files. A save that fails
+ * (Redis went away) leaves the conversation in memory and is tried again after the next
+ * answer; the status line shows Redis failing meanwhile. The header names the models Ollama has
+ * loaded and their VRAM share; the meter (chat_meter.h) counts cloud and local tokens, the cost
+ * at [gemini] prices and what the local-first pipeline saved. `y` / `Y` copy the last answer /
+ * its last code block with OSC 52. */
 #include <event2/event.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,42 +23,34 @@
 #include <wchar.h>
 
 #include "app.h"
-#include "llm.h"
-#include "palette.h"
-#include "text.h"
+#include "chat_meter.h"
+#include "chat_text.h"
+#include "chat_turn.h"
 #include "http.h"
+#include "llm.h"
+#include "llm_cache.h"
+#include "palette.h"
+#include "redis_client.h"
+#include "session.h"
+#include "text.h"
 #include "util.h"
 
 #define MAX_INPUT 8192
 #define MAX_HISTORY 100
 #define MAX_INPUT_ROWS 5
-#define BOLD_MARK '\x01' /* stands for "**" in wrapped text; never in sanitised text */
-#define ESC_WAIT_MS 40   /* an Esc followed this fast by Enter is Alt-Enter */
+#define ESC_WAIT_MS 40 /* an Esc followed this fast by Enter is Alt-Enter */
 
-enum entry_kind { ENTRY_USER, ENTRY_ASSISTANT, ENTRY_ERROR, ENTRY_INFO };
+enum entry_kind { ENTRY_USER, ENTRY_ASSISTANT, ENTRY_ERROR, ENTRY_INFO, ENTRY_SOURCES };
 
 struct entry {
 	enum entry_kind kind;
-	struct buf text; /* as it came (sanitised when drawn) */
+	struct buf text; /* as it came (sanitised when laid out) */
 	bool stopped;    /* the answer was stopped with Esc */
-};
-
-struct msg {
-	enum llm_role role;
-	char *content;
-};
-
-/* One screen line of the scrollback. */
-struct line {
-	char *text; /* sanitised; BOLD_MARK toggles bold */
-	int indent;
-	enum theme_slot slot;
-	bool bold; /* bold at the line's start */
-};
-
-struct lines {
-	struct line *items;
-	size_t len, cap;
+	/* its screen lines, laid out for this width, text length and state */
+	struct chat_text_lines lines;
+	int lines_cols;
+	size_t lines_len;
+	bool lines_valid, lines_stopped, lines_pending;
 };
 
 struct chat_view {
@@ -62,14 +61,26 @@ struct chat_view {
 	char *model;
 	struct entry *entries;
 	size_t n_entries, cap_entries;
-	struct msg *msgs;
-	size_t n_msgs, cap_msgs;
-	struct llm_call *call;     /* the chat streaming, or NULL */
+	/* the conversation: its messages and, once named, where it is kept */
+	struct session conv;
+	bool named;       /* conv has a name: saved after each answer */
+	bool save_failed; /* the last save failed: the next answer saves again */
+	struct session_store *store;
+	struct session_op *save_op, *load_op;
+	struct redis_client *redis;    /* when [redis] is configured */
+	struct redis_client_cmd *ping; /* the health check in flight */
+	struct event *ping_ev;         /* every refresh interval */
+	struct llm_cache *cache;       /* on redis, when cache_ttl > 0 */
+	bool rag;                      /* answer from the documents */
+	struct chat_turn *turn;        /* the question being answered, or NULL */
+	enum chat_turn_stage stage;
 	size_t answer;             /* entry the answer goes to */
 	struct llm_call *ps;       /* /api/ps in flight */
 	bool ps_pending;           /* set before the call starts, cleared by its callback */
 	struct llm_models *loaded; /* last /api/ps answer */
 	char ps_error[256];
+	struct llm_call *tags; /* /api/tags in flight (m: next model) */
+	bool tags_pending;
 	bool typing;
 	char input[MAX_INPUT];
 	size_t input_len, cursor; /* bytes */
@@ -79,10 +90,7 @@ struct chat_view {
 	bool esc_pending;
 	struct event *esc_ev;
 	size_t scroll; /* lines from the bottom */
-	/* the meter */
-	bool used;
-	int64_t cloud_tokens, local_tokens;
-	double cost;
+	struct chat_meter meter;
 };
 
 /* --- small helpers --- */
@@ -104,20 +112,19 @@ static struct entry *add_entry(struct chat_view *c, enum entry_kind kind, const 
 	return e;
 }
 
+static void clear_entries(struct chat_view *c)
+{
+	for (size_t i = 0; i < c->n_entries; i++) {
+		buf_finish(&c->entries[i].text);
+		chat_text_free(&c->entries[i].lines);
+	}
+	c->n_entries = 0;
+	c->scroll = 0;
+}
+
 static const char *entry_text(const struct entry *e)
 {
 	return e->text.data ? e->text.data : "";
-}
-
-static void add_msg(struct chat_view *c, enum llm_role role, const char *content)
-{
-	if (c->n_msgs == c->cap_msgs) {
-		c->cap_msgs = c->cap_msgs ? c->cap_msgs * 2 : 16;
-		c->msgs = xrealloc(c->msgs, c->cap_msgs * sizeof(*c->msgs));
-	}
-	c->msgs[c->n_msgs].role = role;
-	c->msgs[c->n_msgs].content = xstrdup(content);
-	c->n_msgs++;
 }
 
 static const char *model_of(const struct chat_view *c)
@@ -129,31 +136,49 @@ static const char *model_of(const struct chat_view *c)
 	return m ? m : "(no model)";
 }
 
-static void fmt_tokens(int64_t n, char *out, size_t size)
-{
-	if (n < 1000) {
-		snprintf(out, size, "%lld", (long long)n);
-	} else if (n < 1000000) {
-		snprintf(out, size, "%.1fk", (double)n / 1000.0);
-	} else {
-		snprintf(out, size, "%.1fM", (double)n / 1e6);
-	}
-}
-
 bool view_chat_meter(struct view *v, char *out, size_t size)
 {
 	struct chat_view *c = (struct chat_view *)v;
-	if (!c || !c->used) {
-		return false;
-	}
-	char cloud[32], local[32];
-	fmt_tokens(c->cloud_tokens, cloud, sizeof(cloud));
-	fmt_tokens(c->local_tokens, local, sizeof(local));
-	snprintf(out, size, "cloud %s tok $%.3f · local %s tok", cloud, c->cost, local);
-	return true;
+	return c && chat_meter_format(&c->meter, out, size);
 }
 
-/* --- /api/ps --- */
+const struct health *view_chat_redis_health(struct view *v)
+{
+	struct chat_view *c = (struct chat_view *)v;
+	return c && c->redis ? redis_client_health(c->redis) : NULL;
+}
+
+static void save_conversation(struct chat_view *c);
+
+/* --- Redis's health --- */
+
+/* The status line shows Redis as it is, not as it was at the last save: a PING each refresh
+ * interval keeps its health current. */
+static void on_pong(void *ud, const struct redis_client_reply *reply, const struct err *err)
+{
+	(void)reply;
+	struct chat_view *c = ud;
+	c->ping = NULL;
+	if (!err && c->save_failed && !c->save_op) {
+		save_conversation(c); /* Redis is back: keep what was said meanwhile */
+	}
+	app_dirty(c->base.app);
+}
+
+static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct chat_view *c = arg;
+	if (!c->ping) {
+		static const char *const argv[] = {"PING"};
+		c->ping = redis_client_command(c->redis, 1, argv, NULL, on_pong, c);
+	}
+	struct timeval tv = {app_refresh_s(c->base.app), 0};
+	event_add(c->ping_ev, &tv);
+}
+
+/* --- /api/ps and /api/tags --- */
 
 static void on_ps(void *ud, struct llm_models *models, const struct err *err)
 {
@@ -183,38 +208,217 @@ static void fetch_ps(struct chat_view *c)
 	}
 }
 
-/* --- the chat --- */
+static void use_model(struct chat_view *c, const char *model);
 
-static void count_usage(struct chat_view *c, const struct llm_result *res)
+/* m: the model after the current one among those Ollama has. */
+static void on_tags(void *ud, struct llm_models *models, const struct err *err)
 {
-	if (!res || !res->usage.known) {
+	struct chat_view *c = ud;
+	c->tags = NULL;
+	c->tags_pending = false;
+	if (!models) {
+		app_message(c->base.app, true, "%s", err ? err->msg : "ollama: no model list");
 		return;
 	}
-	int64_t in = res->usage.prompt_tokens, out = res->usage.completion_tokens;
-	c->used = true;
-	if (llm_provider_is_cloud(res->provider)) {
-		const struct config *cfg = app_config(c->base.app);
-		c->cloud_tokens += in + out;
-		c->cost += (double)in * cfg->gemini.price_in / 1e6 +
-		           (double)out * cfg->gemini.price_out / 1e6;
+	if (models->len == 0) {
+		app_message(c->base.app, false, "ollama has no models (ollama pull NAME)");
 	} else {
-		c->local_tokens += in + out;
+		const char *cur = model_of(c);
+		size_t next = 0;
+		for (size_t i = 0; i < models->len; i++) {
+			if (models->items[i].name && strcmp(models->items[i].name, cur) == 0) {
+				next = (i + 1) % models->len;
+			}
+		}
+		if (models->items[next].name) {
+			use_model(c, models->items[next].name);
+		}
+	}
+	llm_models_free(models);
+	app_dirty(c->base.app);
+}
+
+static void next_model(struct chat_view *c)
+{
+	if (c->provider != LLM_OLLAMA) {
+		app_message(c->base.app, false, "%s answers with %s; :model NAME asks another",
+		            llm_provider_name(c->provider), model_of(c));
+		return;
+	}
+	if (c->tags_pending || !app_config(c->base.app)->ollama.url) {
+		return;
+	}
+	c->tags_pending = true;
+	struct llm_call *call = llm_ollama_tags(c->llm, on_tags, c);
+	if (c->tags_pending) {
+		c->tags = call;
 	}
 }
 
-/* Settles the history once an answer ended: an answer with text is kept, else the question
- * goes too (history stays user/assistant in turn). */
-static void finish_answer(struct chat_view *c, struct llm_result *res)
+/* --- the conversation's store --- */
+
+static void on_saved(void *ud, const struct err *err)
 {
-	struct entry *e = &c->entries[c->answer];
-	buf_consume(&e->text, e->text.len);
-	buf_append(&e->text, res->text, res->text_len);
-	if (res->text_len) {
-		add_msg(c, LLM_ROLE_ASSISTANT, res->text);
-	} else if (c->n_msgs && c->msgs[c->n_msgs - 1].role == LLM_ROLE_USER) {
-		free(c->msgs[--c->n_msgs].content);
+	struct chat_view *c = ud;
+	c->save_op = NULL;
+	if (err) {
+		app_message(c->base.app, true, "%s", err->msg);
+	} else if (c->save_failed) {
+		app_message(c->base.app, false, "session %s saved", c->conv.name);
 	}
-	count_usage(c, res);
+	c->save_failed = err != NULL;
+	app_dirty(c->base.app);
+}
+
+static void save_conversation(struct chat_view *c)
+{
+	if (!c->named || !c->store) {
+		return;
+	}
+	session_cancel(c->save_op); /* the newer save has everything the older one had */
+	session_set_meta(&c->conv, llm_provider_name(c->provider), c->model ? c->model : "", NULL);
+	c->save_op = session_save(c->store, &c->conv, on_saved, c);
+}
+
+/* Shows a stored conversation: its messages become entries again. */
+static void show_conversation(struct chat_view *c)
+{
+	clear_entries(c);
+	for (size_t i = 0; i < c->conv.len; i++) {
+		const struct session_message *m = &c->conv.messages[i];
+		if (str_eq(m->role, "user")) {
+			add_entry(c, ENTRY_USER, m->content);
+		} else if (str_eq(m->role, "assistant")) {
+			add_entry(c, ENTRY_ASSISTANT, m->content);
+		}
+	}
+	char note[200];
+	snprintf(note, sizeof(note), "— session %s: %zu messages (%s) —", c->conv.name, c->conv.len,
+	         session_store_describe(c->store));
+	add_entry(c, ENTRY_INFO, note);
+}
+
+static void on_loaded(void *ud, struct session *s, const struct err *err)
+{
+	struct chat_view *c = ud;
+	c->load_op = NULL;
+	if (err) {
+		app_message(c->base.app, true, "%s", err->msg);
+		return;
+	}
+	if (s->is_new && !c->named && c->conv.len) {
+		/* Naming the conversation on screen: it is kept under the new name. */
+		free(c->conv.name);
+		c->conv.name = xstrdup(s->name);
+		session_destroy(s);
+		c->named = true;
+		save_conversation(c);
+		app_message(c->base.app, false, "this conversation is now session %s",
+		            c->conv.name);
+		app_dirty(c->base.app);
+		return;
+	}
+	session_finish(&c->conv);
+	c->conv = *s;
+	free(s);
+	c->named = true;
+	c->save_failed = false;
+	enum llm_provider p;
+	if (c->conv.provider && llm_provider_from_name(c->conv.provider, &p) &&
+	    llm_ready(app_config(c->base.app), p, NULL, NULL)) {
+		c->provider = p;
+	}
+	free(c->model);
+	c->model = c->conv.model && *c->conv.model ? xstrdup(c->conv.model) : NULL;
+	if (c->conv.is_new) {
+		clear_entries(c);
+		char note[200];
+		snprintf(note, sizeof(note), "— new session %s, kept in %s —", c->conv.name,
+		         session_store_describe(c->store));
+		add_entry(c, ENTRY_INFO, note);
+	} else {
+		show_conversation(c);
+	}
+	app_dirty(c->base.app);
+}
+
+void view_chat_open_session(struct view *v, const char *name)
+{
+	struct chat_view *c = (struct chat_view *)v;
+	struct err err;
+	if (!session_name_valid(name, &err)) {
+		app_message(c->base.app, true, "%s", err.msg);
+		return;
+	}
+	if (c->turn) {
+		app_message(c->base.app, false, "an answer is still coming (Esc stops it)");
+		return;
+	}
+	if (c->named && strcmp(c->conv.name, name) == 0) {
+		return;
+	}
+	session_cancel(c->load_op);
+	c->load_op = session_load(c->store, name, on_loaded, c);
+}
+
+void view_chat_new_session(struct view *v)
+{
+	struct chat_view *c = (struct chat_view *)v;
+	if (c->turn) {
+		app_message(c->base.app, false, "an answer is still coming (Esc stops it)");
+		return;
+	}
+	session_finish(&c->conv);
+	session_init(&c->conv, "unsaved");
+	c->named = false;
+	clear_entries(c);
+	app_dirty(c->base.app);
+}
+
+const char *view_chat_session_name(struct view *v)
+{
+	struct chat_view *c = (struct chat_view *)v;
+	return c->named ? c->conv.name : NULL;
+}
+
+void view_chat_session_renamed(struct view *v, const char *from, const char *to)
+{
+	struct chat_view *c = (struct chat_view *)v;
+	if (c->named && strcmp(c->conv.name, from) == 0) {
+		free(c->conv.name);
+		c->conv.name = xstrdup(to);
+	}
+}
+
+void view_chat_session_deleted(struct view *v, const char *name)
+{
+	struct chat_view *c = (struct chat_view *)v;
+	if (c->named && strcmp(c->conv.name, name) == 0) {
+		/* What is on screen stays, unsaved, until it is named again. */
+		c->named = false;
+	}
+}
+
+struct session_store *view_chat_store(struct view *v)
+{
+	return ((struct chat_view *)v)->store;
+}
+
+/* --- the chat --- */
+
+static void on_stage(void *ud, enum chat_turn_stage stage)
+{
+	struct chat_view *c = ud;
+	c->stage = stage;
+	app_dirty(c->base.app);
+}
+
+static void on_warning(void *ud, const char *backend, const struct err *err)
+{
+	(void)backend;
+	struct chat_view *c = ud;
+	add_entry(c, ENTRY_INFO, err->msg);
+	app_dirty(c->base.app);
 }
 
 static void on_token(void *ud, const char *text, size_t len, bool is_thinking)
@@ -227,11 +431,63 @@ static void on_token(void *ud, const char *text, size_t len, bool is_thinking)
 	app_dirty(c->base.app);
 }
 
-static void on_done(void *ud, struct llm_result *res)
+/* The sources line under an answer: "sources: 1 Title (0.12) · 2 ..." and what it cost. */
+static void add_sources(struct chat_view *c, const struct chat_turn_result *r)
+{
+	struct buf b;
+	buf_init(&b);
+	if (r->cached) {
+		buf_appendf(&b, "[answered from the cache] ");
+	}
+	if (r->sources.len) {
+		buf_appendf(&b, "sources:");
+		for (size_t i = 0; i < r->sources.len; i++) {
+			const struct vector_store_hit *h = &r->sources.items[i];
+			buf_appendf(&b, "%s %zu %s (%.2f)", i ? " ·" : "", i + 1, h->title,
+			            h->distance);
+		}
+	}
+	if (r->pipeline && strcmp(r->pipeline, "condense") == 0 && r->direct_chars) {
+		buf_appendf(&b, " · condensed %zu→%zu chars", r->direct_chars, r->context_chars);
+	}
+	if (b.len) {
+		add_entry(c, ENTRY_SOURCES, b.data);
+	}
+	buf_finish(&b);
+}
+
+/* Settles the conversation once an answer ended: the question and an answer with text are
+ * kept (and saved when the conversation has a name); the answer on screen is what came. */
+static void finish_answer(struct chat_view *c, struct chat_turn_result *r, const char *question)
+{
+	struct llm_result *res = r->answer;
+	struct entry *e = &c->entries[c->answer];
+	buf_consume(&e->text, e->text.len);
+	buf_append(&e->text, res->text, res->text_len);
+	e->lines_valid = false;
+	if (res->text_len) {
+		session_add(&c->conv, "user", question);
+		session_add(&c->conv, "assistant", res->text);
+		save_conversation(c);
+	}
+	add_sources(c, r);
+	chat_meter_add(&c->meter, r);
+}
+
+/* The question of the turn in flight: the user entry before the answer. */
+static const char *turn_question(const struct chat_view *c)
+{
+	return c->answer > 0 ? entry_text(&c->entries[c->answer - 1]) : "";
+}
+
+static void on_done(void *ud, struct chat_turn_result *r)
 {
 	struct chat_view *c = ud;
-	c->call = NULL;
-	finish_answer(c, res);
+	c->turn = NULL;
+	char *question = xstrdup(turn_question(c));
+	finish_answer(c, r, question);
+	free(question);
+	const struct llm_result *res = r->answer;
 	if (!res->ok) {
 		add_entry(c, ENTRY_ERROR, res->err.msg);
 	} else if (res->truncated) {
@@ -240,19 +496,21 @@ static void on_done(void *ud, struct llm_result *res)
 		         res->finish_reason ? res->finish_reason : "the token limit");
 		add_entry(c, ENTRY_INFO, note);
 	}
-	llm_result_free(res);
+	chat_turn_result_free(r);
 	fetch_ps(c);
 	app_dirty(c->base.app);
 }
 
 static void stop(struct chat_view *c)
 {
-	struct llm_result *res = llm_cancel(c->call);
-	c->call = NULL;
+	struct chat_turn_result *r = chat_turn_cancel(c->turn);
+	c->turn = NULL;
 	c->entries[c->answer].stopped = true;
-	if (res) {
-		finish_answer(c, res);
-		llm_result_free(res);
+	if (r) {
+		char *question = xstrdup(turn_question(c));
+		finish_answer(c, r, question);
+		free(question);
+		chat_turn_result_free(r);
 	}
 	fetch_ps(c);
 }
@@ -276,9 +534,16 @@ static void set_input(struct chat_view *c, const char *s)
 	c->input_len = c->cursor = strlen(c->input);
 }
 
+static enum llm_role role_of(const char *s)
+{
+	return str_eq(s, "system")      ? LLM_ROLE_SYSTEM
+	       : str_eq(s, "assistant") ? LLM_ROLE_ASSISTANT
+	                                : LLM_ROLE_USER;
+}
+
 static void send_input(struct chat_view *c)
 {
-	if (c->call) {
+	if (c->turn) {
 		app_message(c->base.app, false, "an answer is still coming (Esc stops it)");
 		return;
 	}
@@ -292,31 +557,31 @@ static void send_input(struct chat_view *c)
 	history_push(c, c->input);
 	c->hist_pos = -1;
 	add_entry(c, ENTRY_USER, c->input);
-	add_msg(c, LLM_ROLE_USER, c->input);
-	set_input(c, "");
-	struct llm_message *m = xmalloc(c->n_msgs * sizeof(*m));
-	for (size_t i = 0; i < c->n_msgs; i++) {
-		m[i].role = c->msgs[i].role;
-		m[i].content = c->msgs[i].content;
+	struct llm_message *hist = xcalloc(c->conv.len ? c->conv.len : 1, sizeof(*hist));
+	for (size_t i = 0; i < c->conv.len; i++) {
+		hist[i].role = role_of(c->conv.messages[i].role);
+		hist[i].content = c->conv.messages[i].content;
 	}
-	struct llm_request req;
-	llm_request_init(&req, c->provider);
-	req.model = c->model;
-	req.messages = m;
-	req.n_messages = c->n_msgs;
+	struct chat_turn_opts o = {
+	        .base = app_base(c->base.app),
+	        .http = c->http,
+	        .llm = c->llm,
+	        .cfg = app_config(c->base.app),
+	        .cache = c->cache,
+	        .provider = c->provider,
+	        .model = c->model,
+	        .system = c->conv.system,
+	        .history = hist,
+	        .n_history = c->conv.len,
+	        .rag = c->rag,
+	};
 	add_entry(c, ENTRY_ASSISTANT, NULL);
 	c->answer = c->n_entries - 1;
-	struct llm_callbacks cb = {on_token, on_done, c};
-	struct err err;
-	err_clear(&err);
-	c->call = llm_chat(c->llm, &req, &cb, &err);
-	free(m);
-	if (!c->call) {
-		free(c->msgs[--c->n_msgs].content);
-		c->n_entries--;
-		buf_finish(&c->entries[c->n_entries].text);
-		add_entry(c, ENTRY_ERROR, err.msg);
-	}
+	c->stage = c->rag ? CHAT_TURN_RETRIEVING : CHAT_TURN_ASKING;
+	struct chat_turn_callbacks cb = {on_stage, on_warning, on_token, on_done, c};
+	c->turn = chat_turn_start(&o, c->input, &cb);
+	free(hist);
+	set_input(c, "");
 }
 
 /* --- providers --- */
@@ -356,6 +621,70 @@ void view_chat_set_provider(struct view *v, const char *name)
 	}
 	switch_provider(c, p);
 	app_dirty(c->base.app);
+}
+
+static void use_model(struct chat_view *c, const char *model)
+{
+	free(c->model);
+	c->model = xstrdup(model);
+	char note[200];
+	snprintf(note, sizeof(note), "— now %s %s —", llm_provider_name(c->provider), model);
+	add_entry(c, ENTRY_INFO, note);
+	app_dirty(c->base.app);
+}
+
+static void toggle_rag(struct chat_view *c)
+{
+	c->rag = !c->rag;
+	const struct config *cfg = app_config(c->base.app);
+	if (c->rag) {
+		app_message(
+		        c->base.app, false,
+		        "answers now come from your documents (%s, pipeline %s); R turns it off",
+		        cfg->rag.postgres ? "pgvector" : "local index",
+		        cfg->rag.pipeline ? cfg->rag.pipeline : "condense");
+	} else {
+		app_message(c->base.app, false, "answers no longer use your documents");
+	}
+}
+
+bool view_chat_command(struct view *v, const char *cmd, const char *arg)
+{
+	struct chat_view *c = (struct chat_view *)v;
+	bool has_arg = arg && *arg;
+	if (strcmp(cmd, "session") == 0) {
+		if (has_arg) {
+			view_chat_open_session(v, arg);
+		} else {
+			app_message(c->base.app, false,
+			            "session %s; :session NAME resumes or names one",
+			            c->named ? c->conv.name : "unsaved");
+		}
+	} else if (strcmp(cmd, "new") == 0) {
+		view_chat_new_session(v);
+	} else if (strcmp(cmd, "model") == 0) {
+		if (has_arg) {
+			use_model(c, arg);
+		} else {
+			next_model(c);
+		}
+	} else if (strcmp(cmd, "rag") == 0) {
+		bool want = !has_arg || strcmp(arg, "on") == 0;
+		if (has_arg && strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0) {
+			app_message(c->base.app, true, ":rag on or :rag off");
+		} else if (want != c->rag) {
+			toggle_rag(c);
+		}
+	} else if (strcmp(cmd, "system") == 0) {
+		session_set_meta(&c->conv, NULL, NULL, has_arg ? arg : "");
+		app_message(c->base.app, false,
+		            has_arg ? "system prompt set" : "system prompt cleared");
+		save_conversation(c);
+	} else {
+		return false;
+	}
+	app_dirty(c->base.app);
+	return true;
 }
 
 static void cycle_provider(struct chat_view *c)
@@ -466,254 +795,89 @@ static void copy(struct chat_view *c, bool code)
 	free(text);
 }
 
-/* --- wrapping and Markdown --- */
-
-static void lines_add(struct lines *ls, const char *s, size_t n, int indent, enum theme_slot slot,
-                      bool bold)
+static void lay_out(const struct entry *e, bool pending, int cols, struct chat_text_lines *ls)
 {
-	if (ls->len == ls->cap) {
-		ls->cap = ls->cap ? ls->cap * 2 : 64;
-		ls->items = xrealloc(ls->items, ls->cap * sizeof(*ls->items));
-	}
-	ls->items[ls->len++] = (struct line){xstrndup(s, n), indent, slot, bold};
-}
-
-static void lines_free(struct lines *ls)
-{
-	for (size_t i = 0; i < ls->len; i++) {
-		free(ls->items[i].text);
-	}
-	free(ls->items);
-}
-
-/* Decodes one character of valid UTF-8 at p: its length and columns. */
-static size_t char_at(const char *p, int *cols)
-{
-	mbstate_t st = {0};
-	wchar_t wc;
-	size_t n = mbrtowc(&wc, p, strlen(p) < 8 ? strlen(p) : 8, &st);
-	if (n == 0 || n == (size_t)-1 || n == (size_t)-2) {
-		*cols = 1;
-		return 1;
-	}
-	int w = wcwidth(wc);
-	*cols = w < 0 ? 1 : w;
-	return n;
-}
-
-static int seg_width(const char *s, const char *end)
-{
-	int w = 0;
-	while (s < end) {
-		if (*s == BOLD_MARK) {
-			s++;
-			continue;
-		}
-		int cw;
-		s += char_at(s, &cw);
-		w += cw;
-	}
-	return w;
-}
-
-static bool toggles(const char *s, const char *end, bool bold)
-{
-	for (; s < end; s++) {
-		if (*s == BOLD_MARK) {
-			bold = !bold;
-		}
-	}
-	return bold;
-}
-
-/* Wraps s (one logical line) into width columns: the first line at indent, the others at hang.
- * words: break at spaces when possible; else (code) at any character. A character never splits. */
-static void wrap(struct lines *ls, const char *s, int cols, int indent, int hang,
-                 enum theme_slot slot, bool bold, bool words)
-{
-	const char *start = s, *p = s, *space = NULL;
-	int w = 0, ind = indent;
-	bool any = false;
-	while (*p) {
-		if (*p == BOLD_MARK) {
-			p++;
-			continue;
-		}
-		int cw;
-		size_t n = char_at(p, &cw);
-		int room = cols - ind;
-		if (room < 1) {
-			room = 1;
-		}
-		if (w > 0 && w + cw > room) {
-			const char *cut = p, *next = p;
-			if (words && space && space > start) {
-				cut = space;
-				next = space + 1;
+	switch (e->kind) {
+	case ENTRY_USER: {
+		char *safe = text_sanitize(entry_text(e), true);
+		bool first = true;
+		for (char *line = safe, *next; line; line = next) {
+			char *nl = strchr(line, '\n');
+			next = nl ? nl + 1 : NULL;
+			if (nl) {
+				*nl = '\0';
 			}
-			lines_add(ls, start, (size_t)(cut - start), ind, slot, bold);
-			any = true;
-			bold = toggles(start, next, bold);
-			start = next;
-			ind = hang;
-			space = NULL;
-			w = seg_width(start, p);
-			continue;
-		}
-		if (*p == ' ') {
-			space = p;
-		}
-		w += cw;
-		p += n;
-	}
-	if (p > start || !any) {
-		lines_add(ls, start, (size_t)(p - start), ind, slot, bold);
-	}
-}
-
-/* "**" becomes BOLD_MARK. */
-static char *mark_emphasis(const char *s)
-{
-	char *out = xstrdup(s);
-	char *o = out;
-	for (const char *p = s; *p;) {
-		if (p[0] == '*' && p[1] == '*') {
-			*o++ = BOLD_MARK;
-			p += 2;
-		} else {
-			*o++ = *p++;
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
-static void render_markdown(struct lines *ls, const char *text, int cols)
-{
-	char *safe = text_sanitize(text, true);
-	bool code = false;
-	char *save = NULL;
-	/* strtok_r would drop empty lines: split by hand. */
-	for (char *line = safe; line; line = save) {
-		char *nl = strchr(line, '\n');
-		save = nl ? nl + 1 : NULL;
-		if (nl) {
-			*nl = '\0';
-		}
-		if (strncmp(line, "```", 3) == 0) {
-			code = !code;
-			if (code) {
-				char label[80];
-				snprintf(label, sizeof(label), "╭─ %.60s",
-				         line[3] ? line + 3 : "code");
-				wrap(ls, label, cols, 2, 2, SLOT_DIM, false, false);
-			} else {
-				wrap(ls, "╰─", cols, 2, 2, SLOT_DIM, false, false);
-			}
-			continue;
-		}
-		if (code) {
-			char *row = xasprintf("│ %s", line);
-			wrap(ls, row, cols, 2, 4, SLOT_DIM, false, false);
+			char *row = xasprintf("%s%s", first ? "› " : "  ", line);
+			chat_text_wrap(ls, row, cols, 0, 2, SLOT_ACCENT, false, true);
 			free(row);
-			continue;
+			first = false;
 		}
-		char *marked = mark_emphasis(line);
-		const char *p = marked;
-		size_t hashes = strspn(p, "#");
-		const char *lead = p + strspn(p, " ");
-		if (hashes >= 1 && hashes <= 6 && p[hashes] == ' ') {
-			char *h = xstrdup(p + hashes + 1);
-			for (char *q = h; *q; q++) {
-				if (*q == BOLD_MARK) {
-					*q = ' ';
-				}
-			}
-			wrap(ls, h, cols, 0, 0, SLOT_NORMAL, true, true);
-			free(h);
-		} else if ((lead[0] == '-' || lead[0] == '*' || lead[0] == '+') && lead[1] == ' ') {
-			int depth = (int)(lead - p) / 2;
-			char *item = xasprintf("• %s", lead + 2);
-			wrap(ls, item, cols, 2 + 2 * depth, 4 + 2 * depth, SLOT_NORMAL, false,
-			     true);
-			free(item);
-		} else {
-			wrap(ls, p, cols, 0, 0, SLOT_NORMAL, false, true);
-		}
-		free(marked);
+		free(safe);
+		return; /* the answer follows without a gap */
 	}
-	free(safe);
+	case ENTRY_ASSISTANT:
+		if (e->text.len) {
+			chat_text_markdown(ls, entry_text(e), cols);
+		} else if (pending) {
+			chat_text_wrap(ls, "…", cols, 0, 0, SLOT_DIM, false, true);
+		}
+		if (e->stopped) {
+			chat_text_wrap(ls, "[stopped]", cols, 0, 0, SLOT_STATUS_WARN, false, true);
+		}
+		break;
+	case ENTRY_ERROR:
+	case ENTRY_INFO:
+	case ENTRY_SOURCES: {
+		char *safe = text_sanitize(entry_text(e), false);
+		enum theme_slot slot = e->kind == ENTRY_ERROR ? SLOT_ERROR : SLOT_DIM;
+		chat_text_wrap(ls, safe, cols, 0, 2, slot, false, true);
+		free(safe);
+		break;
+	}
+	}
+	chat_text_add(ls, "", 0, 0, SLOT_NORMAL, false);
 }
 
-static void render(struct chat_view *c, struct lines *ls, int cols)
+/* entry_lines: entry i laid out for cols, again only when its text, state or the width
+ * changed (while an answer streams, only that answer is laid out again). */
+static const struct chat_text_lines *entry_lines(struct chat_view *c, size_t i, int cols)
 {
+	struct entry *e = &c->entries[i];
+	bool pending = c->turn && i == c->answer;
+	if (!e->lines_valid || e->lines_cols != cols || e->lines_len != e->text.len ||
+	    e->lines_stopped != e->stopped || e->lines_pending != pending) {
+		chat_text_free(&e->lines);
+		lay_out(e, pending, cols, &e->lines);
+		e->lines_valid = true;
+		e->lines_cols = cols;
+		e->lines_len = e->text.len;
+		e->lines_stopped = e->stopped;
+		e->lines_pending = pending;
+	}
+	return &e->lines;
+}
+
+/* draw_body draws the scrollback's last h lines above c->scroll into rows [y, y+h). */
+static void draw_body(struct chat_view *c, WINDOW *w, int y, int h, int cols)
+{
+	size_t total = 0;
 	for (size_t i = 0; i < c->n_entries; i++) {
-		const struct entry *e = &c->entries[i];
-		switch (e->kind) {
-		case ENTRY_USER: {
-			char *safe = text_sanitize(entry_text(e), true);
-			bool first = true;
-			for (char *line = safe, *next; line; line = next) {
-				char *nl = strchr(line, '\n');
-				next = nl ? nl + 1 : NULL;
-				if (nl) {
-					*nl = '\0';
-				}
-				char *row = xasprintf("%s%s", first ? "› " : "  ", line);
-				wrap(ls, row, cols, 0, 2, SLOT_ACCENT, false, true);
-				free(row);
-				first = false;
-			}
-			free(safe);
-			break;
-		}
-		case ENTRY_ASSISTANT:
-			if (e->text.len) {
-				render_markdown(ls, entry_text(e), cols);
-			} else if (c->call && i == c->answer) {
-				wrap(ls, "…", cols, 0, 0, SLOT_DIM, false, true);
-			}
-			if (e->stopped) {
-				wrap(ls, "[stopped]", cols, 0, 0, SLOT_STATUS_WARN, false, true);
-			}
-			break;
-		case ENTRY_ERROR: {
-			char *safe = text_sanitize(entry_text(e), false);
-			wrap(ls, safe, cols, 0, 2, SLOT_ERROR, false, true);
-			free(safe);
-			break;
-		}
-		case ENTRY_INFO: {
-			char *safe = text_sanitize(entry_text(e), false);
-			wrap(ls, safe, cols, 0, 2, SLOT_DIM, false, true);
-			free(safe);
-			break;
-		}
-		}
-		if (e->kind != ENTRY_USER) {
-			lines_add(ls, "", 0, 0, SLOT_NORMAL, false);
-		}
+		total += entry_lines(c, i, cols)->len;
 	}
-}
-
-static void draw_line(WINDOW *w, int y, const struct line *l)
-{
-	attr_t base = palette_attr(l->slot);
-	bool bold = l->bold;
-	wattrset(w, base | (bold ? A_BOLD : 0));
-	wmove(w, y, l->indent);
-	const char *p = l->text;
-	while (*p) {
-		if (*p == BOLD_MARK) {
-			bold = !bold;
-			wattrset(w, base | (bold ? A_BOLD : 0));
-			p++;
-			continue;
+	size_t max_scroll = total > (size_t)h ? total - (size_t)h : 0;
+	if (c->scroll > max_scroll) {
+		c->scroll = max_scroll;
+	}
+	size_t end = total - c->scroll; /* one past the last line shown */
+	size_t from = end > (size_t)h ? end - (size_t)h : 0;
+	size_t at = 0;
+	for (size_t i = 0; i < c->n_entries && at < end; i++) {
+		const struct chat_text_lines *ls = &c->entries[i].lines;
+		for (size_t j = 0; j < ls->len && at < end; j++, at++) {
+			if (at >= from) {
+				chat_text_draw_line(w, y + (int)(at - from), &ls->items[j]);
+			}
 		}
-		int cw;
-		size_t n = char_at(p, &cw);
-		waddnstr(w, p, (int)n);
-		p += n;
 	}
 }
 
@@ -754,7 +918,7 @@ static size_t input_rows(const struct chat_view *c, int cols, struct input_row *
 			continue;
 		}
 		int cw;
-		size_t len = char_at(c->input + i, &cw);
+		size_t len = chat_text_char(c->input + i, &cw);
 		if (w + cw > room) {
 			if (n < max) {
 				rows[n] = (struct input_row){start, i, first};
@@ -831,17 +995,7 @@ static void draw(struct view *v, WINDOW *w, int y, int h, int cols)
 	if (body_h < 1) {
 		body_h = 1;
 	}
-	struct lines ls = {0};
-	render(c, &ls, cols);
-	size_t max_scroll = ls.len > (size_t)body_h ? ls.len - (size_t)body_h : 0;
-	if (c->scroll > max_scroll) {
-		c->scroll = max_scroll;
-	}
-	size_t end = ls.len - c->scroll;
-	size_t from = end > (size_t)body_h ? end - (size_t)body_h : 0;
-	for (size_t i = from; i < end; i++) {
-		draw_line(w, body_y + (int)(i - from), &ls.items[i]);
-	}
+	draw_body(c, w, body_y, body_h, cols);
 	if (c->n_entries == 0) {
 		wattrset(w, palette_attr(SLOT_DIM));
 		char intro[200];
@@ -853,20 +1007,26 @@ static void draw(struct view *v, WINDOW *w, int y, int h, int cols)
 		free(fit);
 		free(safe);
 	}
-	lines_free(&ls);
 	/* The rule with the keys, then the input. */
 	int rule_y = y + h - 1 - (int)shown;
 	char rule[300];
 	if (c->scroll) {
 		snprintf(rule, sizeof(rule), "── %zu more below (PgDn) ", c->scroll);
-	} else if (c->call) {
-		snprintf(rule, sizeof(rule), "── generating… Esc stops ");
+	} else if (c->turn) {
+		const char *what = c->stage == CHAT_TURN_RETRIEVING
+		                           ? "retrieving from your documents"
+		                   : c->stage == CHAT_TURN_CONDENSING ? "condensing them locally"
+		                   : c->stage == CHAT_TURN_ASKING     ? "asking"
+		                                                      : "generating";
+		snprintf(rule, sizeof(rule), "── %s… Esc stops ", what);
 	} else if (c->typing) {
 		snprintf(rule, sizeof(rule),
 		         "── Enter sends · Alt-Enter/^J new line · Esc leaves the input ");
 	} else {
 		snprintf(rule, sizeof(rule),
-		         "── Enter types · y copies the answer · Y its code · p provider ");
+		         "── Enter types · S sessions · R documents %s · p provider · m model · y "
+		         "copy ",
+		         c->rag ? "on" : "off");
 	}
 	struct buf rb;
 	buf_init(&rb);
@@ -960,7 +1120,7 @@ static int page(void)
 static void esc_action(struct chat_view *c)
 {
 	c->esc_pending = false;
-	if (c->call) {
+	if (c->turn) {
 		stop(c);
 		app_message(c->base.app, false, "stopped; the answer so far is kept");
 	} else {
@@ -1008,7 +1168,7 @@ static void typing_key(struct chat_view *c, int key)
 		if (c->cursor < c->input_len) {
 			size_t save = c->cursor;
 			int cw;
-			size_t n = char_at(c->input + c->cursor, &cw);
+			size_t n = chat_text_char(c->input + c->cursor, &cw);
 			delete_range(c, save, save + n);
 		}
 	} else if (key == KEYS_CTRL('a') || key == KEY_HOME + KEYS_FN_BASE) {
@@ -1039,7 +1199,7 @@ static void typing_key(struct chat_view *c, int key)
 	} else if (key == KEY_RIGHT + KEYS_FN_BASE) {
 		if (c->cursor < c->input_len) {
 			int cw;
-			c->cursor += char_at(c->input + c->cursor, &cw);
+			c->cursor += chat_text_char(c->input + c->cursor, &cw);
 		}
 	} else if (key == KEY_UP + KEYS_FN_BASE) {
 		history_move(c, -1);
@@ -1081,6 +1241,15 @@ static bool handle(struct view *v, enum action a, int key)
 	case ACT_PROVIDER:
 		cycle_provider(c);
 		return true;
+	case ACT_MODEL:
+		next_model(c);
+		return true;
+	case ACT_RAG:
+		toggle_rag(c);
+		return true;
+	case ACT_SESSIONS:
+		app_push(c->base.app, view_sessions_create(c->base.app, &c->base));
+		return true;
 	case ACT_UP:
 		c->scroll++;
 		return true;
@@ -1115,7 +1284,7 @@ static bool wants_raw(struct view *v)
 static bool cancel(struct view *v)
 {
 	struct chat_view *c = (struct chat_view *)v;
-	if (c->call) {
+	if (c->turn) {
 		stop(c);
 		return true;
 	}
@@ -1125,8 +1294,10 @@ static bool cancel(struct view *v)
 static void title(struct view *v, char *out, size_t size)
 {
 	struct chat_view *c = (struct chat_view *)v;
-	snprintf(out, size, "chat %s %s%s", llm_provider_name(c->provider), model_of(c),
-	         c->call ? " · generating…" : "");
+	/* Short enough for 80 columns beside the view tabs: the model names its provider. */
+	snprintf(out, size, "%s · %s%s%s%s", model_of(c), c->named ? c->conv.name : "unsaved",
+	         c->save_failed ? " (unsaved)" : "", c->rag ? " · docs" : "",
+	         c->turn ? " · generating…" : "");
 }
 
 static void enter(struct view *v)
@@ -1149,18 +1320,23 @@ static void leave(struct view *v)
 static void destroy(struct view *v)
 {
 	struct chat_view *c = (struct chat_view *)v;
-	llm_destroy(c->llm); /* cancels the chat and /api/ps without callbacks */
+	chat_turn_result_free(chat_turn_cancel(c->turn));
+	session_cancel(c->save_op);
+	session_cancel(c->load_op);
+	redis_client_cancel(c->ping);
+	if (c->ping_ev) {
+		event_free(c->ping_ev);
+	}
+	llm_destroy(c->llm); /* cancels /api/ps and /api/tags without callbacks */
+	llm_cache_destroy(c->cache);
+	session_store_destroy(c->store);
+	redis_client_destroy(c->redis);
+	session_finish(&c->conv);
 	http_destroy(c->http);
 	event_free(c->esc_ev);
 	llm_models_free(c->loaded);
-	for (size_t i = 0; i < c->n_entries; i++) {
-		buf_finish(&c->entries[i].text);
-	}
+	clear_entries(c);
 	free(c->entries);
-	for (size_t i = 0; i < c->n_msgs; i++) {
-		free(c->msgs[i].content);
-	}
-	free(c->msgs);
 	for (size_t i = 0; i < c->n_history; i++) {
 		free(c->history[i]);
 	}
@@ -1191,5 +1367,24 @@ struct view *view_chat_create(struct app *a)
 	c->provider = LLM_OLLAMA;
 	c->hist_pos = -1;
 	c->esc_ev = evtimer_new(app_base(a), on_esc_timer, c);
+	const struct config *cfg = app_config(a);
+	if (cfg->redis.configured) {
+		struct err err;
+		c->redis =
+		        redis_client_create(app_base(a), cfg->redis.url, cfg->redis.password, &err);
+		if (!c->redis) {
+			app_message(a, true, "redis: %s", err.msg);
+		} else {
+			if (cfg->redis.cache_ttl > 0) {
+				c->cache = llm_cache_create(app_base(a), c->redis,
+				                            cfg->redis.cache_ttl);
+			}
+			c->ping_ev = evtimer_new(app_base(a), on_ping_timer, c);
+			on_ping_timer(-1, 0, c);
+		}
+	}
+	c->store = session_store_create(app_base(a), c->redis, NULL);
+	session_init(&c->conv, "unsaved");
+	chat_meter_init(&c->meter, cfg->gemini.price_in, cfg->gemini.price_out);
 	return &c->base;
 }

@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import Fail, Term, check, column_of, labdeck_script, width  # noqa: E402
 from lab import Lab  # noqa: E402
+import services  # noqa: E402
 
 LABDECK = None
 TESTS = []
@@ -1224,7 +1225,7 @@ def chat_gemini_meter_and_429():
         c.keys("Escape")
         c.wait_for(lambda s: "Enter types" in s.text, "Esc leaving the input")
         c.keys("p")
-        c.wait_for(lambda s: "chat gemini gemini-2.5-pro" in s.line(0), "p switching to gemini")
+        c.wait_for(lambda s: "gemini-2.5-pro" in s.line(0), "p switching to gemini")
         c.keys("Enter")
         ask(c, "what is a proxmox cluster")
         s = c.wait_for(lambda s: "labsim-gemini-2.5-pro answers" in s.text
@@ -1246,6 +1247,154 @@ def chat_gemini_meter_and_429():
         ask(c, "third question")
         c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.text,
                    "an answer after the 429 (the failed turn left out of the history)", 20)
+
+def leave_input(c):
+    c.keys("Escape")
+    c.wait_for(lambda s: "Enter types" in s.text, "Esc leaving the input line")
+
+
+def command(c, text):
+    c.keys(":")
+    c.type(text)
+    c.keys("Enter")
+
+
+@test
+def chat_sessions_named_listed_resumed():
+    state = tempfile.mkdtemp(prefix="labdeck-tui-state-")
+    try:
+        with Console(lab(), env={"XDG_STATE_HOME": state}) as c:
+            open_chat(c)
+            ask(c, "where do the backups go")
+            c.wait_for(lambda s: "labsim-qwen2.5:14b answers" in s.text
+                       and "generating" not in s.text, "the first answer", 20)
+            check("unsaved" in c.capture().line(0), "a new conversation is not called unsaved")
+            leave_input(c)
+            # Naming the conversation on screen keeps it, answer included.
+            command(c, "session lab-notes")
+            s = c.wait_for(lambda s: "lab-notes" in s.line(0), "the title naming the session")
+            path = os.path.join(state, "labdeck", "sessions", "lab-notes.json")
+            c.term.wait_value(lambda: os.path.exists(path) or None, "the session file written")
+            stored = open(path).read()
+            check("where do the backups go" in stored and "labsim-qwen2.5:14b answers" in stored,
+                  "the session file lacks the question or the answer: %r" % stored[:300])
+            # A new conversation, then the list: S shows lab-notes with its 2 messages.
+            leave_input(c)
+            command(c, "new")
+            c.wait_for(lambda s: "unsaved" in s.line(0) and "backups" not in s.text,
+                       ":new starting an empty conversation")
+            leave_input(c)
+            c.keys("S")
+            s = c.wait_for(lambda s: "sessions 1" in s.line(0), "S opening the sessions list")
+            s = c.wait_for(lambda s: any("lab-notes" in l and " 2 " in l for l in s.lines),
+                           "lab-notes listed with 2 messages")
+            # R renames it.
+            c.keys("R")
+            c.wait_for(lambda s: "rename lab-notes to: lab-notes" in s.text, "the rename prompt")
+            c.keys("C-u")
+            c.type("backups")
+            c.keys("Enter")
+            c.wait_for(lambda s: any("backups" in l and " 2 " in l for l in s.lines)
+                       and not any("lab-notes" in l for l in s.lines[1:]), "renamed to backups")
+            check(os.path.exists(os.path.join(state, "labdeck", "sessions", "backups.json"))
+                  and not os.path.exists(path), "the file was not renamed")
+            # Enter resumes it: the earlier question is back, and the next turn carries it.
+            c.keys("Enter")
+            s = c.wait_for(lambda s: "backups" in s.line(0) and "[4 chat]" in s.line(0)
+                           and "where do the backups go" in s.text, "Enter resuming the session")
+            c.keys("Enter")
+            ask(c, "and how often")
+            c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.text,
+                       "the resumed history sent with the next question", 20)
+            # d asks, y deletes.
+            leave_input(c)
+            c.keys("S")
+            c.wait_for(lambda s: any("backups" in l and " 4 " in l for l in s.lines),
+                       "the session with 4 messages")
+            c.keys("d")
+            c.wait_for(lambda s: "delete session backups (4 messages)?" in s.text,
+                       "d asking before deleting")
+            c.keys("y")
+            c.wait_for(lambda s: "no saved conversations yet" in s.text, "y deleting it")
+            check(not os.path.exists(os.path.join(state, "labdeck", "sessions", "backups.json")),
+                  "the file is still there after delete")
+            c.keys("Escape")
+            c.wait_for(lambda s: "[4 chat]" in s.line(0) and "unsaved" in s.line(0),
+                       "Esc back to the chat, now unsaved")
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+DOC = ("# GPU passthrough on Proxmox\n\n" + " ".join(
+    ["To pass the iGPU through to a VM, add hostpci0 with the PCI address c5:00.0 to the VM's "
+     "config and enable IOMMU in the kernel command line; the guest then sees the device."] * 6)
+    + "\n\n# Kubernetes upgrades\n\n" + " ".join(
+    ["Drain each node, upgrade kubeadm on the control plane first, then the kubelet on every "
+     "node, and uncordon it again."] * 6) + "\n")
+
+
+@test
+def chat_documents_sources_and_saving():
+    lb = lab()
+    state = tempfile.mkdtemp(prefix="labdeck-tui-state-")
+    try:
+        doc = os.path.join(state, "gpu.md")
+        with open(doc, "w") as f:
+            f.write(DOC)
+        env = dict(os.environ, XDG_STATE_HOME=state, LABDECK_CONFIG="")
+        r = subprocess.run([LABDECK, "--config", lb.config, "rag", "ingest", doc], env=env,
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "rag ingest failed: %s %s" % (r.stdout, r.stderr))
+        with Console(lb, env={"XDG_STATE_HOME": state}) as c:
+            open_chat(c)
+            leave_input(c)
+            c.keys("p")
+            c.wait_for(lambda s: "gemini-2.5-pro" in s.line(0), "p switching to gemini")
+            c.keys("R")
+            s = c.wait_for(lambda s: "docs" in s.line(0), "R turning documents on (title)")
+            c.keys("Enter")
+            ask(c, "how do I pass the GPU through to a VM")
+            s = c.wait_for(lambda s: "sources:" in s.text and "generating" not in s.text
+                           and "condensing" not in s.text, "an answer with its sources", 30)
+            body = " ".join(chat_body(s, c.h))
+            check("GPU passthrough on Proxmox" in body, "the nearest source is not listed:\n%s" % s)
+            m = re.search(r"saved (\d+)%", status_line(s))
+            check(m and int(m.group(1)) > 0, "the meter shows no saving: %r" % status_line(s))
+            check(re.search(r"local [\d.]+k? tok", status_line(s)), "no local tokens counted "
+                  "(condensing): %r" % status_line(s))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@test
+def chat_redis_going_away():
+    lb = lab()
+    redis = services.redis()
+    cfg = lb.write_config(open(lb.config).read() + "\n[redis]\nurl = %s\n" % redis.url)
+    try:
+        with Console(lb, config=cfg) as c:
+            open_chat(c)
+            s = c.wait_for(lambda s: "redis ✓" in status_line(s), "redis ok on the status line")
+            leave_input(c)
+            command(c, "session gone-away")
+            c.wait_for(lambda s: "gone-away" in s.line(0), "the session named")
+            ask(c, "first question")
+            c.wait_for(lambda s: "answers" in s.text and "generating" not in s.text,
+                       "the first answer", 20)
+            redis.stop()
+            ask(c, "second question")
+            s = c.wait_for(lambda s: "answers (turn 2)" in s.text and "generating" not in s.text
+                           and "(unsaved)" in s.line(0),
+                           "the chat going on without Redis, the title saying (unsaved)", 30)
+            s = c.wait_for(lambda s: "redis ✗" in status_line(s), "redis failing on the status line")
+            redis.start()
+            ask(c, "third question")
+            c.wait_for(lambda s: "answers (turn 3)" in s.text and "generating" not in s.text
+                       and "(unsaved)" not in s.line(0),
+                       "Redis back: the next answer saves the whole conversation", 30)
+    finally:
+        if redis.proc is None or redis.proc.poll() is not None:
+            redis.start()
 
 # --- main -------------------------------------------------------------------------------------
 
