@@ -50,8 +50,8 @@ typedef void (*rag_retrieve_fn)(void *ud, struct rag_retrieve_result *r);
 
 /* rag_retrieve_start retrieves for question (copied). Never fails at once: every failure comes
  * through fn. */
-struct rag_retrieval *rag_retrieve_start(const struct rag_retrieve_opts *opts,
-                                         const char *question, rag_retrieve_fn fn, void *ud);
+struct rag_retrieval *rag_retrieve_start(const struct rag_retrieve_opts *opts, const char *question,
+                                         rag_retrieve_fn fn, void *ud);
 
 /* rag_retrieve_cancel stops a retrieval; its callback is not called. NULL-safe. */
 void rag_retrieve_cancel(struct rag_retrieval *r);
