@@ -448,16 +448,31 @@ static bool local_parse(struct local_index *x, const unsigned char *data, size_t
 			goto bad;
 		}
 		c->vec = xmalloc(dim * sizeof(float));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* The file's floats are little-endian: on such a host one copy reads them. */
+		memcpy(c->vec, r.p, dim * sizeof(float));
+		r.p += dim * sizeof(float);
+		r.left -= dim * sizeof(float);
+#else
 		for (uint32_t j = 0; j < dim; j++) {
 			uint32_t u = 0;
 			get_u32(&r, &u);
 			memcpy(&c->vec[j], &u, 4);
-			if (!isfinite(c->vec[j])) {
-				r.why = "a vector holds something not a number";
-				goto bad;
-			}
 		}
-		c->norm = vec_norm(c->vec, dim);
+#endif
+		/* One pass checks every value and sums the squares for the norm. */
+		double sq = 0;
+		bool finite = true;
+		for (uint32_t j = 0; j < dim; j++) {
+			float v = c->vec[j];
+			finite &= isfinite(v) != 0;
+			sq += (double)v * v;
+		}
+		if (!finite) {
+			r.why = "a vector holds something not a number";
+			goto bad;
+		}
+		c->norm = sqrt(sq);
 	}
 	if (r.left) {
 		r.why = "it has bytes after the last chunk";
@@ -482,22 +497,23 @@ static bool local_load(struct local_index *x, struct err *err)
 		return err_set(err, ERR_CONFIG, 0, "rag: cannot read the local index %s: %s",
 		               x->path, strerror(errno));
 	}
-	struct buf b;
-	buf_init(&b);
-	char tmp[65536];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		buf_append(&b, tmp, n);
-	}
-	bool read_error = ferror(f);
+	/* One buffer of the file's size: no growing and copying a 45 MB index on the way in. */
+	struct stat st;
+	size_t size = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
+	unsigned char *data = xmalloc(size + 1);
+	size_t len = fread(data, 1, size, f);
+	bool read_error = ferror(f) || len != size || fgetc(f) != EOF;
 	fclose(f);
 	bool ok;
 	if (read_error) {
-		ok = err_set(err, ERR_CONFIG, 0, "rag: cannot read the local index %s", x->path);
+		ok = err_set(err, ERR_CONFIG, 0,
+		             "rag: cannot read the local index %s (read failed or it changed while "
+		             "read)",
+		             x->path);
 	} else {
-		ok = local_parse(x, (const unsigned char *)b.data, b.len, err);
+		ok = local_parse(x, data, len, err);
 	}
-	buf_finish(&b);
+	free(data);
 	return ok;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_action.h"
 #include "format.h"
 #include "llm.h"
 #include "redis_client.h"
@@ -42,7 +43,7 @@ static void session_usage(FILE *out)
 	      "  --json      one JSON object instead of text\n"
 	      "\n"
 	      "Names are 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'.\n"
-	      "--readonly refuses rename and delete.\n",
+	      "--readonly refuses rename and delete (exit 2).\n",
 	      out);
 }
 
@@ -414,16 +415,6 @@ static int cmd_show(struct ctx *x, const char *name)
 
 /* ---- rename and delete ---------------------------------------------------------------------- */
 
-static void print_action(const char *action, const char *target, const char *id, const char *state)
-{
-	json_t *root = json_object();
-	json_object_set_new(root, "action", json_string(action));
-	json_object_set_new(root, "target", jstr(target));
-	json_object_set_new(root, "id", jstr(id));
-	json_object_set_new(root, "state", json_string(state));
-	print_json(root);
-}
-
 static int cmd_rename(struct ctx *x, const char *from, const char *to)
 {
 	struct wait w = {0};
@@ -439,28 +430,11 @@ static int cmd_rename(struct ctx *x, const char *from, const char *to)
 		return store_failed(x, from, &w.err);
 	}
 	if (x->c->json) {
-		print_action("session rename", from, to, "renamed");
+		cli_action_print(x->c, "session rename", from, to, "renamed", NULL);
 	} else {
 		printf("session '%s' renamed to '%s'\n", from, to);
 	}
 	return 0;
-}
-
-/* confirm asks on the terminal; true for y or yes. */
-static bool confirm(const char *name, size_t messages)
-{
-	fprintf(stderr, "Delete session '%s' (%zu message%s)? [y/N] ", name, messages,
-	        messages == 1 ? "" : "s");
-	fflush(stderr);
-	char line[64];
-	if (!fgets(line, sizeof(line), stdin)) {
-		fputc('\n', stderr);
-		return false;
-	}
-	size_t n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	return strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 || strcmp(line, "yes") == 0 ||
-	       strcmp(line, "YES") == 0 || strcmp(line, "Yes") == 0;
 }
 
 static int cmd_delete(struct ctx *x, const char *name, bool yes)
@@ -471,11 +445,14 @@ static int cmd_delete(struct ctx *x, const char *name, bool yes)
 		if (!s) {
 			return rc;
 		}
-		size_t n = s->len;
+		char *what = xasprintf("delete session '%s' (%zu message%s)", name, s->len,
+		                       s->len == 1 ? "" : "s");
 		session_destroy(s);
-		if (!confirm(name, n)) {
+		int rc2 = cli_action_gate(x->c, false, what, NULL);
+		free(what);
+		if (rc2) {
 			say("session '%s' kept", name);
-			return 1;
+			return rc2;
 		}
 	}
 	struct wait w = {0};
@@ -485,7 +462,7 @@ static int cmd_delete(struct ctx *x, const char *name, bool yes)
 		return store_failed(x, name, &w.err);
 	}
 	if (x->c->json) {
-		print_action("session delete", name, name, "deleted");
+		cli_action_print(x->c, "session delete", name, name, "deleted", NULL);
 	} else {
 		printf("session '%s' deleted\n", name);
 	}
@@ -570,16 +547,15 @@ int cli_session(struct cli *c, int argc, char **argv)
 	if (yes && !str_eq(sub, "delete")) {
 		return session_usage_error("--yes is for delete; %s asks nothing", sub);
 	}
-	if (changes && (c->readonly || c->cfg.ui.readonly)) {
-		say("%s refused: labdeck runs read-only (%s)", sub,
-		    c->readonly ? "--readonly" : "[ui] readonly = true");
-		return 1;
-	}
-	if (str_eq(sub, "delete") && !yes && !isatty(STDIN_FILENO)) {
-		say("delete asks for confirmation and standard input is not a terminal; to delete "
-		    "without asking: labdeck session delete %s --yes",
-		    words[1]);
-		return 2;
+	if (changes) {
+		/* Read-only refuses; a delete off a terminal without --yes is refused before the
+		 * store is even opened. The question itself is asked once the session is read. */
+		int rc = cli_action_gate(
+		        c, yes || str_eq(sub, "rename") || isatty(STDIN_FILENO),
+		        str_eq(sub, "rename") ? "rename a session" : "delete a session", NULL);
+		if (rc) {
+			return rc;
+		}
 	}
 
 	struct ctx x = {.c = c};

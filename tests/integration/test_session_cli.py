@@ -258,3 +258,16 @@ def session_cli_delete_asks_on_a_terminal(lab):
     code, out, err = on_terminal(lab.config, env, ["session", "delete", "asked"], "y\n")
     check(code == 0 and "deleted" in out, "yes: deleted", (code, out, err))
     check(names(listed(lab.config, env)) == [], "gone", None)
+
+
+@test
+def session_cli_readonly_refuses(lab):
+    env = {"XDG_STATE_HOME": tempfile.mkdtemp(prefix="labdeck-ro-")}
+    r = run("chat", "--session", "keep", "hello", config=lab.config, env=env)
+    check(r.code == 0, "a session to protect", r)
+    for args in (["session", "delete", "keep", "--yes"], ["session", "rename", "keep", "other"]):
+        r = run("--readonly", *args, config=lab.config, env=env)
+        check(r.code == 2 and "read-only" in r.err and "--readonly" in r.err,
+              "--readonly refuses %s with exit 2" % args[1], r)
+    r = run("session", "show", "keep", config=lab.config, env=env)
+    check(r.code == 0, "the session is still there", r)
