@@ -23,7 +23,8 @@ import threading
 import uuid
 
 sys.dont_write_bytecode = True  # labsim writes nothing outside --dir (no __pycache__)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
 import core  # noqa: E402
 from core import App, b64, cert_fingerprint, write_file  # noqa: E402
@@ -110,6 +111,25 @@ def kubeconfig_text(server, ca_pem, auth, token, other_token, exec_cmd, exec_scr
     return "\n".join(lines)
 
 
+# The operations services (ArgoCD, GitHub, Airflow, Discord): one module each, loaded when its
+# file is there. A module offers
+#   add_arguments(ap)                      optional: its command-line options
+#   make(lab, P, args) -> backend          the backend (see core.App.add_backend: .name, .handle,
+#                                          .fault_status, .malformed_body, .json_type), with
+#   backend.tls(P) -> ssl context or None  HTTPS or plain HTTP
+#   backend.ini(url, P) -> [lines]         its labdeck.ini section(s), secrets in files under P
+#   backend.state(url) -> dict             what goes into state.json under backend.name
+OPERATIONS = ("argocd", "github", "airflow", "discord")
+
+
+def operation_modules():
+    mods = []
+    for name in OPERATIONS:
+        if os.path.exists(os.path.join(HERE, name + ".py")):
+            mods.append(__import__(name))
+    return mods
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="labsim", description="Simulated Proxmox VE + Kubernetes lab on loopback.")
     ap.add_argument("--dir", required=True, help="state directory (created if missing)")
@@ -128,6 +148,10 @@ def main(argv=None):
                     help="terminal escape sequences in a guest name, a node label, a log line and an event")
     ap.add_argument("--llm-chunk-ms", type=float, default=2.0, metavar="MS",
                     help="pause between the writes of a model's streamed answer (default 2)")
+    ops = operation_modules()
+    for m in ops:
+        if hasattr(m, "add_arguments"):
+            m.add_arguments(ap)
     args = ap.parse_args(argv)
 
     d = os.path.abspath(args.dir)
@@ -199,6 +223,12 @@ def main(argv=None):
     ollama_port = app.add_backend(Ollama(chunk_ms=args.llm_chunk_ms), None)
     gemini_port = app.add_backend(Gemini(gemini_key, chunk_ms=args.llm_chunk_ms), None)
     openai_port = app.add_backend(OpenAICompat(openai_key, chunk_ms=args.llm_chunk_ms), None)
+    op_backends = [m.make(lab, P, args) for m in ops]
+    op_urls = {}
+    for b in op_backends:
+        ctx = b.tls(P)
+        port = app.add_backend(b, ctx)
+        op_urls[b.name] = "%s://127.0.0.1:%d" % ("https" if ctx else "http", port)
     admin_port = app.add_admin()
     pve_url = "https://127.0.0.1:%d" % pve_port
     k8s_url = "https://127.0.0.1:%d" % k8s_port
@@ -243,7 +273,7 @@ def main(argv=None):
         "model = local",
         "api_key_file = " + P("openai-key"),
         "",
-    ]), 0o600)
+    ] + [line for b in op_backends for line in b.ini(op_urls[b.name], P) + [""]]), 0o600)
 
     state = {
         "pid": os.getpid(),
@@ -271,6 +301,8 @@ def main(argv=None):
     }
     if args.k8s_auth == "exec":
         state["k8s_exec_token"] = exec_token
+    for b in op_backends:
+        state[b.name] = b.state(op_urls[b.name])
     app.state = state
 
     stop = threading.Event()
