@@ -32,7 +32,7 @@
 #define MAX_STACK 8
 #define N_TOP 4
 
-enum mode { MODE_NORMAL, MODE_FILTER, MODE_COMMAND, MODE_HELP };
+enum mode { MODE_NORMAL, MODE_FILTER, MODE_COMMAND, MODE_HELP, MODE_CONFIRM };
 
 struct app {
 	struct event_base *base;
@@ -61,9 +61,93 @@ struct app {
 	struct theme_names themes;
 	size_t theme_idx;
 	int exit_status;
+	/* a confirmation being asked (MODE_CONFIRM) */
+	char confirm_q[256];
+	char confirm_name[128]; /* "" for a y/N question */
+	app_confirm_fn confirm_fn;
+	void *confirm_ud;
 };
 
 /* --- small shared API --- */
+
+void app_confirm(struct app *a, const char *question, const char *type_name, app_confirm_fn fn,
+                 void *ud)
+{
+	if (a->readonly || a->cfg->ui.readonly) {
+		app_message(a, true, "%s: refused, labdeck runs read-only (%s)", question,
+		            a->readonly ? "--readonly" : "[ui] readonly = true");
+		fn(ud, false);
+		return;
+	}
+	if (a->mode == MODE_CONFIRM && a->confirm_fn) {
+		a->confirm_fn(a->confirm_ud,
+		              false); /* one question at a time: the older is declined */
+	}
+	snprintf(a->confirm_q, sizeof(a->confirm_q), "%s", question);
+	snprintf(a->confirm_name, sizeof(a->confirm_name), "%s", type_name ? type_name : "");
+	a->confirm_fn = fn;
+	a->confirm_ud = ud;
+	a->input[0] = '\0';
+	a->input_len = 0;
+	a->mode = MODE_CONFIRM;
+	app_dirty(a);
+}
+
+bool app_readonly(struct app *a)
+{
+	return a->readonly || a->cfg->ui.readonly;
+}
+
+/* confirm_key: y (or the exact name then Enter) confirms; anything else declines. */
+static void confirm_key(struct app *a, int key)
+{
+	bool decided = false, yes = false;
+	if (!a->confirm_name[0]) {
+		decided = true;
+		yes = key == 'y' || key == 'Y';
+	} else if (key == 27) {
+		decided = true;
+	} else if (key == '\n' || key == '\r' || key == KEY_ENTER + KEYS_FN_BASE) {
+		decided = true;
+		yes = strcmp(a->input, a->confirm_name) == 0;
+		if (!yes) {
+			app_message(a, true, "the name did not match: nothing done");
+		}
+	} else if (key == KEY_BACKSPACE + KEYS_FN_BASE || key == 127 || key == 8) {
+		while (a->input_len > 0) {
+			a->input_len--;
+			if ((a->input[a->input_len] & 0xC0) != 0x80) {
+				break;
+			}
+		}
+		a->input[a->input_len] = '\0';
+	} else if (key == KEYS_CTRL('u')) {
+		a->input_len = 0;
+		a->input[0] = '\0';
+	} else if (key >= 32 && key < KEYS_FN_BASE) {
+		char mb[8];
+		mbstate_t st = {0};
+		size_t n = wcrtomb(mb, (wchar_t)key, &st);
+		if (n != (size_t)-1 && a->input_len + n < sizeof(a->input)) {
+			memcpy(a->input + a->input_len, mb, n);
+			a->input_len += n;
+			a->input[a->input_len] = '\0';
+		}
+	}
+	if (decided) {
+		app_confirm_fn fn = a->confirm_fn;
+		void *ud = a->confirm_ud;
+		a->mode = MODE_NORMAL;
+		a->confirm_fn = NULL;
+		a->input[0] = '\0';
+		a->input_len = 0;
+		if (!yes && !a->confirm_name[0]) {
+			app_message(a, false, "nothing done");
+		}
+		fn(ud, yes);
+	}
+	app_dirty(a);
+}
 
 struct event_base *app_base(struct app *a)
 {
@@ -367,6 +451,29 @@ static void draw_bottom(struct app *a, int y, int cols)
 		}
 		wmove(stdscr, y, x < cols ? x : cols - 1);
 		curs_set(1);
+		return;
+	}
+	if (a->mode == MODE_CONFIRM) {
+		/* The question stands out: it is the one thing the next key decides. */
+		wattrset(stdscr, palette_attr(SLOT_STATUS_WARN) | A_BOLD);
+		char line[600];
+		if (a->confirm_name[0]) {
+			snprintf(line, sizeof(line),
+			         "%s: type %s and Enter to confirm (Esc: no): %s", a->confirm_q,
+			         a->confirm_name, a->input);
+		} else {
+			snprintf(line, sizeof(line), "%s? y confirms, any other key does nothing",
+			         a->confirm_q);
+		}
+		char *safe = text_sanitize(line, false);
+		int x = put(stdscr, y, 0, cols, safe);
+		free(safe);
+		if (a->confirm_name[0]) {
+			wmove(stdscr, y, x < cols ? x : cols - 1);
+			curs_set(1);
+		} else {
+			curs_set(0);
+		}
 		return;
 	}
 	curs_set(0);
@@ -725,6 +832,10 @@ static void handle_key(struct app *a, int key)
 	}
 	if (key == KEY_RESIZE + KEYS_FN_BASE) {
 		app_dirty(a);
+		return;
+	}
+	if (a->mode == MODE_CONFIRM) {
+		confirm_key(a, key);
 		return;
 	}
 	if (a->mode == MODE_FILTER || a->mode == MODE_COMMAND) {

@@ -53,6 +53,15 @@ void app_dirty(struct app *a);
 /* app_message shows a one-line message at the bottom (an error in the error colour). */
 void app_message(struct app *a, bool error, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* app_confirm asks before a changing action, on the bottom line: "QUESTION? y confirms, any
+ * other key does nothing", or with type_name "QUESTION: type NAME and Enter to confirm" (for what
+ * cannot be undone). fn(ud, yes) runs once with the answer; the keys go to the question until
+ * then. In a read-only console it is refused at once (a message, fn(ud, false)). */
+typedef void (*app_confirm_fn)(void *ud, bool yes);
+void app_confirm(struct app *a, const char *question, const char *type_name, app_confirm_fn fn,
+                 void *ud);
+/* app_readonly: --readonly or [ui] readonly: every changing action is refused. */
+bool app_readonly(struct app *a);
 /* app_push puts a view on top (it is destroyed when popped). */
 void app_push(struct app *a, struct view *v);
 /* app_pop removes the top view if it is not a top-level one. */
