@@ -672,7 +672,7 @@ void theme_parse(struct theme *t, const char *file, const char *name, const char
 /* ---- finding and loading ------------------------------------------------------------------- */
 
 struct dirs {
-	char *items[3];
+	char *items[4];
 	size_t len;
 };
 
@@ -690,8 +690,11 @@ static void dirs_init(struct dirs *d)
 	} else if (home && *home) {
 		d->items[d->len++] = xasprintf("%s/.local/share/labdeck/themes", home);
 	}
+#ifdef LABDECK_DATA_DIR
+	d->items[d->len++] = xstrdup(LABDECK_DATA_DIR "/themes"); /* installed: meson install */
+#endif
 #ifdef LABDECK_SOURCE_DIR
-	d->items[d->len++] = xstrdup(LABDECK_SOURCE_DIR "/themes");
+	d->items[d->len++] = xstrdup(LABDECK_SOURCE_DIR "/themes"); /* run from the build tree */
 #endif
 }
 
