@@ -61,8 +61,8 @@ struct k8s_op {
 	char *cont;
 	struct k8s_pods pods;
 	/* OP_RAW */
-	struct k8s_request_opts raw; /* path, accept and what point at raw_strings */
-	char *raw_strings[3];
+	struct k8s_request_opts raw; /* path, accept, what, method, body point at raw_strings */
+	char *raw_strings[5];
 };
 
 void k8s_nodes_finish(struct k8s_nodes *r)
@@ -112,7 +112,7 @@ static void op_free(struct k8s_op *op)
 	k8s_pods_finish(&op->pods);
 	free(op->ns);
 	free(op->cont);
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		free(op->raw_strings[i]);
 	}
 	free(op);
@@ -446,14 +446,21 @@ static void raw_send(struct k8s_op *op)
 {
 	struct k8s *k = op->k;
 	char *url = xasprintf("%s%s", k->target.server, op->raw.path);
-	const char *headers[3] = {op->raw.accept, NULL, NULL};
+	const char *headers[4] = {op->raw.accept, NULL, NULL, NULL};
+	int nh = 1;
 	if (k->auth_header) {
-		headers[1] = k->auth_header;
+		headers[nh++] = k->auth_header;
+	}
+	if (op->raw.body) {
+		headers[nh++] = "Content-Type: application/json";
 	}
 	struct http_request_opts o = {
 	        .backend = "kubernetes",
+	        .method = op->raw.method,
 	        .url = url,
 	        .headers = headers,
+	        .body = op->raw.body,
+	        .body_len = op->raw.body ? strlen(op->raw.body) : 0,
 	        .tls = &k->tls,
 	        .max_retries = op->raw.max_retries,
 	        .max_body = op->raw.max_body,
@@ -639,6 +646,8 @@ struct k8s_op *k8s_request(struct k8s *k, const struct k8s_request_opts *opts)
 	op->raw.accept = op->raw_strings[1] =
 	        xstrdup(opts->accept ? opts->accept : "Accept: application/json");
 	op->raw.what = op->raw_strings[2] = xstrdup(opts->what ? opts->what : "request");
+	op->raw.method = op->raw_strings[3] = opts->method ? xstrdup(opts->method) : NULL;
+	op->raw.body = op->raw_strings[4] = opts->body ? xstrdup(opts->body) : NULL;
 	op_begin(op);
 	return op;
 }

@@ -69,9 +69,14 @@ struct k8s_request_opts {
 	 * (never NULL) holds what arrived (status 0 when nothing did). The op is gone by then. */
 	http_done_fn on_done;
 	void *ud;
+	/* A changing request (never retried, as http.h says): method NULL means GET; body (JSON,
+	 * copied) is sent with Content-Type: application/json. */
+	const char *method;
+	const char *body;
 };
 
-/* k8s_request starts opts' GET once the credentials are ready; k8s_op_cancel stops it. */
+/* k8s_request starts opts' request (a GET unless opts->method says otherwise) once the
+ * credentials are ready; k8s_op_cancel stops it. */
 struct k8s_op *k8s_request(struct k8s *k, const struct k8s_request_opts *opts);
 
 /* k8s_available: whether Kubernetes can be tried at all — a [kubernetes] section, $KUBECONFIG, or

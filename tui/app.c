@@ -2,6 +2,8 @@
  * wget_wch in nodelay mode), signals are events, the network lives in http/pod_store/poller, and
  * a redraw is one deferred event per loop pass that only runs when something is dirty. */
 #include "app.h"
+#include "guest_actions.h"
+#include "ops.h"
 
 #include <event2/event.h>
 #include <locale.h>
@@ -61,6 +63,8 @@ struct app {
 	struct theme_names themes;
 	size_t theme_idx;
 	int exit_status;
+	struct ops *ops;                     /* changing actions: log, announcements */
+	struct guest_actions *guest_actions; /* Proxmox power actions */
 	/* a confirmation being asked (MODE_CONFIRM) */
 	char confirm_q[256];
 	char confirm_name[128]; /* "" for a y/N question */
@@ -69,6 +73,21 @@ struct app {
 };
 
 /* --- small shared API --- */
+
+struct http *app_http(struct app *a)
+{
+	return a->http;
+}
+
+struct ops *app_ops(struct app *a)
+{
+	return a->ops;
+}
+
+struct guest_actions *app_guest_actions(struct app *a)
+{
+	return a->guest_actions;
+}
 
 void app_confirm(struct app *a, const char *question, const char *type_name, app_confirm_fn fn,
                  void *ud)
@@ -424,6 +443,16 @@ static void draw_statusline(struct app *a, int y, int cols)
 		wattrset(stdscr, palette_attr(SLOT_DIM));
 		x = put(stdscr, y, x, cols, " kubernetes: not configured (no kubeconfig) │");
 	}
+	/* An action running in the background says so until it ends. */
+	char running[200];
+	if (ops_status(a->ops, running, sizeof(running))) {
+		wattrset(stdscr, palette_attr(SLOT_STATUS_WARN));
+		char item[220];
+		snprintf(item, sizeof(item), " %s │", running);
+		char *safe = text_sanitize(item, false);
+		x = put(stdscr, y, x, cols, safe);
+		free(safe);
+	}
 	/* Redis, when configured: the chat's sessions and cache live there. */
 	const struct health *redis = view_chat_redis_health(a->top[3]);
 	if (redis) {
@@ -539,9 +568,9 @@ static void draw(evutil_socket_t fd, short what, void *arg)
 
 /* --- the command line --- */
 
-static const char *const commands[] = {"nodes",   "guests", "pods", "chat",    "ns",  "theme",
-                                       "help",    "q",      "quit", "refresh", "new", "sessions",
-                                       "session", "model",  "rag",  "system"};
+static const char *const commands[] = {"nodes",   "guests", "pods", "chat",    "ns",     "theme",
+                                       "help",    "q",      "quit", "refresh", "new",    "sessions",
+                                       "session", "model",  "rag",  "system",  "actions"};
 
 /* Candidates for completing the word being typed. */
 static size_t complete_candidates(struct app *a, const char *cmd, bool first_word, const char **out,
@@ -637,6 +666,8 @@ static void run_command(struct app *a, const char *line)
 		if (arg && *arg) {
 			view_chat_set_provider(a->top[3], arg);
 		}
+	} else if (strcmp(cmd, "actions") == 0) {
+		app_push(a, view_actions_create(a));
 	} else if (strcmp(cmd, "sessions") == 0) {
 		switch_to(a, 3);
 		app_push(a, view_sessions_create(a, a->top[3]));
@@ -758,6 +789,11 @@ static void do_action(struct app *a, enum action act, int key)
 	case ACT_VIEW_HOSTS:
 	case ACT_VIEW_TOPOLOGY:
 		app_message(a, false, "%s: not in this version yet", action_name(act));
+		return;
+	case ACT_ACTIONS:
+		if (strcmp(v->ops->name, "actions") != 0) {
+			app_push(a, view_actions_create(a));
+		}
 		return;
 	case ACT_COMMAND:
 		a->mode = MODE_COMMAND;
@@ -1016,6 +1052,8 @@ int app_run(struct config *cfg, bool readonly)
 		a->pods = pod_store_create(a->base, a->k8s, cfg->kubernetes.namespace_,
 		                           on_data_changed, a);
 	}
+	a->ops = ops_create(a);
+	a->guest_actions = guest_actions_create(a);
 	a->top[0] = view_nodes_create(a);
 	a->top[1] = view_guests_create(a);
 	a->top[2] = view_pods_create(a);
@@ -1047,6 +1085,8 @@ int app_run(struct config *cfg, bool readonly)
 	for (int i = 0; i < N_TOP; i++) {
 		a->top[i]->ops->destroy(a->top[i]);
 	}
+	guest_actions_destroy(a->guest_actions);
+	ops_destroy(a->ops);
 	pod_store_destroy(a->pods);
 	status_poller_destroy(a->poller);
 	for (size_t i = 0; i < sizeof(a->sig_ev) / sizeof(a->sig_ev[0]); i++) {

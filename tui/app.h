@@ -68,6 +68,9 @@ void app_push(struct app *a, struct view *v);
 void app_pop(struct app *a);
 
 /* Shared state the views reach through the app. */
+struct http *app_http(struct app *a);
+struct ops *app_ops(struct app *a);
+struct guest_actions *app_guest_actions(struct app *a);
 struct event_base *app_base(struct app *a);
 struct k8s *app_k8s(struct app *a);
 struct status_poller *app_poller(struct app *a);
@@ -104,6 +107,8 @@ void view_chat_new_session(struct view *v);
 const char *view_chat_session_name(struct view *v);
 void view_chat_session_renamed(struct view *v, const char *from, const char *to);
 void view_chat_session_deleted(struct view *v, const char *name);
+/* The action log (A, :actions): every changing action of this run, newest first. */
+struct view *view_actions_create(struct app *a);
 /* The sessions list (S in the chat view), acting on the chat view chat. */
 struct view *view_sessions_create(struct app *a, struct view *chat);
 

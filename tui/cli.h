@@ -55,4 +55,24 @@ int cli_session(struct cli *c, int argc, char **argv);
  * MESSAGE|-`; argv[0] is "chat". Returns the exit status (130 after Ctrl-C). */
 int cli_chat(struct cli *c, int argc, char **argv);
 
+/* cli_deploy runs `labdeck deploy list | sync APP [--prune] [--dry-run] [--revision R] [--yes]
+ * [--wait] | run WORKFLOW [--ref R] [--input K=V]... [--yes] [--wait]` (ArgoCD and GitHub
+ * Actions); argv[0] is "deploy". Returns the exit status (130 after Ctrl-C while following). */
+int cli_deploy(struct cli *c, int argc, char **argv);
+
+/* cli_guest runs `labdeck guest start|shutdown|stop|reboot VMID [--yes] [--wait] [--json]`: a
+ * Proxmox power action, confirmed, and its task; argv[0] is "guest". Returns the exit status (1
+ * for a task that failed, 130 after Ctrl-C while following). */
+int cli_guest(struct cli *c, int argc, char **argv);
+
+/* cli_ssh runs `labdeck ssh HOST -- COMMAND...` (the words joined with single spaces, as ssh(1)
+ * does), `labdeck ssh HOST` (its quick commands) or `labdeck ssh HOST :NAME`; argv[0] is "ssh".
+ * Returns the remote exit status (128+N when killed by signal N), else SPEC.md §3's. */
+int cli_ssh(struct cli *c, int argc, char **argv);
+
+/* cli_jobs runs `labdeck jobs list [-n NS] | trigger DAG|cronjob/NAME [-n NS] [--conf JSON]
+ * [--yes] [--wait] | pause|unpause DAG [--yes]` (Airflow 2/3 and Kubernetes CronJobs); argv[0]
+ * is "jobs". Returns the exit status (1 for a run or Job that failed, 130 after Ctrl-C). */
+int cli_jobs(struct cli *c, int argc, char **argv);
+
 #endif

@@ -429,11 +429,8 @@ static int cmd_rename(struct ctx *x, const char *from, const char *to)
 		}
 		return store_failed(x, from, &w.err);
 	}
-	if (x->c->json) {
-		cli_action_print(x->c, "session rename", from, to, "renamed", NULL);
-	} else {
-		printf("session '%s' renamed to '%s'\n", from, to);
-	}
+	/* One line, or the JSON answer; mirrored to Discord when [discord] is set. */
+	cli_action_print(x->c, "session rename", from, to, "renamed", NULL);
 	return 0;
 }
 
@@ -461,11 +458,7 @@ static int cmd_delete(struct ctx *x, const char *name, bool yes)
 	if (w.failed) {
 		return store_failed(x, name, &w.err);
 	}
-	if (x->c->json) {
-		cli_action_print(x->c, "session delete", name, name, "deleted", NULL);
-	} else {
-		printf("session '%s' deleted\n", name);
-	}
+	cli_action_print(x->c, "session delete", name, name, "deleted", NULL);
 	return 0;
 }
 

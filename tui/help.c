@@ -97,16 +97,19 @@ void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scro
 
 void help_print_markdown(FILE *out)
 {
-	static const enum key_scope order[] = {SCOPE_GLOBAL,  SCOPE_LIST, SCOPE_PODS,
-	                                       SCOPE_DETAIL,  SCOPE_LOGS, SCOPE_CHAT,
-	                                       SCOPE_SESSIONS};
+	static const enum key_scope order[] = {SCOPE_GLOBAL,   SCOPE_LIST,  SCOPE_PODS,
+	                                       SCOPE_DETAIL,   SCOPE_LOGS,  SCOPE_CHAT,
+	                                       SCOPE_SESSIONS, SCOPE_GUESTS};
+	_Static_assert(sizeof(order) / sizeof(order[0]) == SCOPE_COUNT,
+	               "every scope has a section in docs/keys.md");
 	static const char *const titles[] = {"Everywhere",
 	                                     "In lists (guests, pods)",
 	                                     "Pods view",
 	                                     "Pod details",
 	                                     "Log view",
 	                                     "Chat view",
-	                                     "Sessions list (S in the chat)"};
+	                                     "Sessions list (S in the chat)",
+	                                     "Guests view"};
 	size_t n;
 	const struct binding *b = keys_bindings(&n);
 	for (size_t s = 0; s < sizeof(order) / sizeof(order[0]); s++) {

@@ -35,6 +35,7 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_GLOBAL, 27, ACT_BACK},
         {SCOPE_GLOBAL, 'r', ACT_REFRESH},
         {SCOPE_GLOBAL, 't', ACT_THEME},
+        {SCOPE_GLOBAL, 'A', ACT_ACTIONS},
         {SCOPE_GLOBAL, KEYS_CTRL('l'), ACT_REDRAW},
         {SCOPE_LIST, '/', ACT_FILTER},
         {SCOPE_LIST, 'j', ACT_DOWN},
@@ -73,6 +74,10 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_SESSIONS, 'R', ACT_RENAME},
         {SCOPE_SESSIONS, 'd', ACT_DELETE},
         {SCOPE_SESSIONS, 'n', ACT_NEW},
+        {SCOPE_GUESTS, 'U', ACT_GUEST_START},
+        {SCOPE_GUESTS, 'D', ACT_GUEST_SHUTDOWN},
+        {SCOPE_GUESTS, 'X', ACT_GUEST_STOP},
+        {SCOPE_GUESTS, 'B', ACT_GUEST_REBOOT},
 };
 
 static size_t n_bindings(void)
@@ -163,8 +168,8 @@ const struct binding *keys_bindings(size_t *n)
 	return bindings;
 }
 
-static const char *const scope_names[SCOPE_COUNT] = {"global", "list", "pods",    "logs",
-                                                     "detail", "chat", "sessions"};
+static const char *const scope_names[SCOPE_COUNT] = {"global", "list", "pods",     "logs",
+                                                     "detail", "chat", "sessions", "guests"};
 
 const char *keys_scope_name(enum key_scope s)
 {

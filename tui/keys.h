@@ -16,6 +16,7 @@ enum key_scope {
 	SCOPE_DETAIL,
 	SCOPE_CHAT,
 	SCOPE_SESSIONS,
+	SCOPE_GUESTS,
 	SCOPE_COUNT
 };
 
@@ -63,7 +64,12 @@ enum key_scope {
 	X(ACT_SESSIONS, "sessions", "saved conversations: resume, rename, delete")                 \
 	X(ACT_RENAME, "rename", "rename the selected session")                                     \
 	X(ACT_DELETE, "delete", "delete the selected session (asks first)")                        \
-	X(ACT_NEW, "new", "start a new conversation (named when you give it a name)")
+	X(ACT_NEW, "new", "start a new conversation (named when you give it a name)")              \
+	X(ACT_ACTIONS, "actions", "the action log: every change made from here, and how it ended") \
+	X(ACT_GUEST_START, "start", "start the guest (asks first)")                                \
+	X(ACT_GUEST_SHUTDOWN, "shutdown", "shut the guest down cleanly (asks first)")              \
+	X(ACT_GUEST_STOP, "stop", "stop the guest: power off (asks for its name)")                 \
+	X(ACT_GUEST_REBOOT, "reboot", "reboot the guest (asks first)")
 
 enum action {
 #define X(e, name, help) e,

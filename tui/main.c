@@ -38,6 +38,19 @@ static void usage(FILE *out)
 	      "                        to stdout ('labdeck chat --help' for the rest)\n"
 	      "  session list|show NAME|rename OLD NEW|delete NAME [--yes]\n"
 	      "                        the named conversations of 'chat --session NAME'\n"
+	      "  deploy list | sync APP [--prune] [--dry-run] | run WORKFLOW [--ref R]\n"
+	      "                        [--input K=V]...  ArgoCD apps and GitHub workflows; sync\n"
+	      "                        or dispatch one ([--yes] [--wait] to follow it)\n"
+	      "  guest start|shutdown|stop|reboot VMID [--yes] [--wait]\n"
+	      "                        a Proxmox power action; its task id (UPID); with --wait,\n"
+	      "                        the task followed to its exit status\n"
+	      "  jobs list | trigger DAG|cronjob/NAME [-n NS] [--conf JSON] | pause|unpause DAG\n"
+	      "                        Airflow DAGs and Kubernetes CronJobs; run one now\n"
+	      "                        ([--yes] [--wait] to follow it to its end)\n"
+	      "  ssh HOST -- COMMAND...\n"
+	      "                        run COMMAND on the [ssh \"HOST\"] host: its output, its\n"
+	      "                        exit status ('ssh HOST' lists quick commands, ':NAME' runs "
+	      "one)\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json                print one JSON object (SPEC shapes) instead of a table\n"
@@ -53,7 +66,7 @@ static void usage(FILE *out)
 	      "  --version             print the version\n"
 	      "  -h, --help            this help\n"
 	      "\n"
-	      "Not in this version yet: guest actions, deploy, jobs, ssh and topology.\n"
+	      "Not in this version yet: topology.\n"
 	      "\n"
 	      "Exit status: 0 done; 1 refused or failed; 2 usage or configuration error;\n"
 	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission "
@@ -109,6 +122,26 @@ static int run_session(struct cli *c)
 	return cli_session(c, chat_argc, chat_argv);
 }
 
+static int run_guest(struct cli *c)
+{
+	return cli_guest(c, chat_argc, chat_argv);
+}
+
+static int run_ssh(struct cli *c)
+{
+	return cli_ssh(c, chat_argc, chat_argv);
+}
+
+static int run_deploy(struct cli *c)
+{
+	return cli_deploy(c, chat_argc, chat_argv);
+}
+
+static int run_jobs(struct cli *c)
+{
+	return cli_jobs(c, chat_argc, chat_argv);
+}
+
 static void free_split(void)
 {
 	free(chat_argv);
@@ -135,7 +168,9 @@ static void split_chat(int *argc, char ***argv)
 		                   is_opt(v[i], "-n");
 		i += takes_value ? 2 : 1;
 	}
-	if (i >= n || (strcmp(v[i], "chat") != 0 && strcmp(v[i], "session") != 0)) {
+	if (i >= n || (strcmp(v[i], "chat") != 0 && strcmp(v[i], "session") != 0 &&
+	               strcmp(v[i], "guest") != 0 && strcmp(v[i], "ssh") != 0 &&
+	               strcmp(v[i], "deploy") != 0 && strcmp(v[i], "jobs") != 0)) {
 		return;
 	}
 	global_argv = xcalloc((size_t)n + 1, sizeof(*global_argv));
@@ -270,6 +305,14 @@ int main(int argc, char **argv)
 		run = run_chat;
 	} else if (strcmp(cmd, "session") == 0) {
 		run = run_session;
+	} else if (strcmp(cmd, "guest") == 0) {
+		run = run_guest;
+	} else if (strcmp(cmd, "ssh") == 0) {
+		run = run_ssh;
+	} else if (strcmp(cmd, "deploy") == 0) {
+		run = run_deploy;
+	} else if (strcmp(cmd, "jobs") == 0) {
+		run = run_jobs;
 	} else {
 		char *safe = text_sanitize(cmd, false);
 		int rc = usage_error("unknown command '%s'", safe);

@@ -7,6 +7,7 @@
 #include "app.h"
 #include "palette.h"
 #include "format.h"
+#include "guest_actions.h"
 #include "status_poller.h"
 #include "util.h"
 
@@ -154,18 +155,36 @@ static bool handle(struct view *v, enum action a, int key)
 		return false; /* data changed: picked up at the next draw */
 	}
 	sync_data(g); /* the rows may have changed since the last draw */
+	size_t row = listview_selected(&g->lv);
+	const struct guest_row *r = row != (size_t)-1 && g->rows ? &g->rows->items[row] : NULL;
 	if (a == ACT_ENTER) {
-		size_t row = listview_selected(&g->lv);
-		if (row != (size_t)-1) {
-			const struct guest_row *r = &g->rows->items[row];
-			app_message(v->app, false,
-			            "%d %s on %s: %s, %d vCPU, %s; guest actions come with the "
-			            "operations release",
-			            r->vmid, r->name ? r->name : "", r->node ? r->node : "-",
-			            r->status ? r->status : "?", r->cpus,
-			            r->n_passthrough ? "PCI passthrough" : "no passthrough");
+		if (r) {
+			app_message(
+			        v->app, false,
+			        "%d %s on %s: %s, %d vCPU, %s · U start, D shut down, X stop, B "
+			        "reboot",
+			        r->vmid, r->name ? r->name : "", r->node ? r->node : "-",
+			        r->status ? r->status : "?", r->cpus,
+			        r->n_passthrough ? "PCI passthrough" : "no passthrough");
 		}
 		return true;
+	}
+	static const struct {
+		enum action act;
+		enum pve_action pve;
+	} power[] = {
+	        {ACT_GUEST_START, PVE_ACTION_START},
+	        {ACT_GUEST_SHUTDOWN, PVE_ACTION_SHUTDOWN},
+	        {ACT_GUEST_STOP, PVE_ACTION_STOP},
+	        {ACT_GUEST_REBOOT, PVE_ACTION_REBOOT},
+	};
+	for (size_t i = 0; i < sizeof(power) / sizeof(power[0]); i++) {
+		if (a == power[i].act) {
+			if (r) {
+				guest_actions_request(app_guest_actions(v->app), r, power[i].pve);
+			}
+			return true;
+		}
 	}
 	return false;
 }
@@ -210,7 +229,7 @@ static void sync(struct view *v)
 
 static const struct view_ops ops = {
         .name = "guests",
-        .scope = SCOPE_LIST,
+        .scope = SCOPE_GUESTS,
         .draw = draw,
         .handle = handle,
         .title = title,

@@ -18,6 +18,7 @@ import bisect
 import binascii
 import calendar
 import json
+import re
 import threading
 import time
 import uuid
@@ -296,6 +297,7 @@ class Kubernetes:
         self.cache = PageCache()
         self.flow_uid = "3b1e7f0c-2a4d-4e58-9c61-7d2f0a8b9e41"
         self.prio_uid = "8f5a2c1d-6b3e-4f70-a9d2-1c4e7b0f3a52"
+        self.batch = Batch(self)
 
     # ---------------- plumbing ----------------
 
@@ -416,6 +418,8 @@ class Kubernetes:
 
     def route(self, req):
         p = req.path.rstrip("/") or "/"
+        if p.split("/")[1:4] == ["apis", "batch", "v1"] or p == "/apis/batch":
+            return self.batch.route(req, p.split("/")[4:])
         if req.method not in ("GET", "HEAD"):
             raise K8sError(405, "MethodNotAllowed",
                            "the server does not allow this method on the requested resource")
@@ -1470,3 +1474,237 @@ class Kubernetes:
 
 
 _bisect = bisect.bisect_left
+
+
+# --------------------------------------------------------------------------
+# batch/v1: CronJobs and Jobs (namespace `batch`)
+#
+# CronJobs rag-reindex ("0 3 * * *"), backup-etcd ("*/30 * * * *") and
+# always-fails ("15 4 * * *", its pods exit 1).  POST .../jobs validates the
+# Job (kind, apiVersion, a DNS-1123 name, a container, restartPolicy
+# OnFailure|Never, strict field validation when asked) and keeps the body as
+# sent (GET /requests shows it too).  A Job's status moves on each GET of it:
+# {} -> active 1 (startTime) -> Complete (SuccessCriteriaMet then Complete,
+# succeeded 1, completionTime), or for a Job owned by always-fails
+# FailureTarget then Failed (BackoffLimitExceeded).
+
+BATCH_NS = "batch"
+CRONJOBS = [
+    # name, schedule, image, command, minutes since the last schedule
+    ("rag-reindex", "0 3 * * *", "registry.lab/rag-indexer:1.4.2", ["python", "-m", "indexer", "--all"], 420),
+    ("backup-etcd", "*/30 * * * *", "registry.k8s.io/etcd:3.5.16-0", ["/bin/sh", "-c", "etcdctl snapshot save /backup/etcd.db"], 12),
+    ("always-fails", "15 4 * * *", "busybox:1.36", ["/bin/sh", "-c", "echo failing; exit 1"], 300),
+]
+JOB_KEYS = {"kind", "apiVersion", "metadata", "spec", "status"}
+META_KEYS = {"name", "generateName", "namespace", "labels", "annotations", "ownerReferences", "finalizers",
+             "uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"}
+
+
+def dns1123(name):
+    return isinstance(name, str) and 0 < len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+
+
+class Batch:
+    def __init__(self, k8s):
+        self.k8s = k8s
+        self.lock = threading.Lock()
+        self.rv = 41000
+        t = time.time()
+        self.cronjobs = {}
+        for i, (name, sched, image, cmd, ago) in enumerate(CRONJOBS):
+            last = (int(t) // 60 - ago) * 60
+            self.cronjobs[name] = {
+                "apiVersion": "batch/v1", "kind": "CronJob",
+                "metadata": {"name": name, "namespace": BATCH_NS,
+                             "uid": str(uuid.UUID(int=0x5eed0000000000000000000000000000 + i)),
+                             "resourceVersion": str(40000 + i), "generation": 1,
+                             "creationTimestamp": rfc3339(t - 86400 * 30),
+                             "labels": {"app.kubernetes.io/part-of": "lab", "app.kubernetes.io/name": name}},
+                "spec": {"schedule": sched, "timeZone": "Asia/Seoul", "concurrencyPolicy": "Forbid",
+                         "suspend": False, "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1,
+                         "jobTemplate": {
+                             "metadata": {"labels": {"app.kubernetes.io/name": name, "lab/kind": "batch"},
+                                          "annotations": {"lab/owner": "labdeck"}},
+                             "spec": {"backoffLimit": 2, "ttlSecondsAfterFinished": 86400, "template": {
+                                 "metadata": {"labels": {"app.kubernetes.io/name": name}},
+                                 "spec": {"restartPolicy": "OnFailure", "containers": [
+                                     {"name": name.split("-")[0], "image": image, "command": cmd,
+                                      "imagePullPolicy": "IfNotPresent", "resources": {}}]}}}}},
+                "status": {"lastScheduleTime": rfc3339(last),
+                           "lastSuccessfulTime": rfc3339(last + 40) if name != "always-fails" else None},
+            }
+            if name == "always-fails":
+                del self.cronjobs[name]["status"]["lastSuccessfulTime"]
+        self.jobs = {}  # (ns, name) -> {"obj", "polls", "fails", "body"}
+
+    def err(self, code, reason, message, details=None):
+        return K8sError(code, reason, message, details)
+
+    def route(self, req, rest):
+        k = self.k8s
+        m = req.method
+        if not rest:
+            return k.ok({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "batch/v1", "resources": [
+                {"name": "cronjobs", "singularName": "cronjob", "namespaced": True, "kind": "CronJob",
+                 "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                 "shortNames": ["cj"], "categories": ["all"], "storageVersionHash": "sd5LIXh4Fjs="},
+                {"name": "jobs", "singularName": "job", "namespaced": True, "kind": "Job",
+                 "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                 "categories": ["all"], "storageVersionHash": "mudhfqk/qZY="}]})
+        if k8s_watch.truthy(req.qget("watch")):
+            raise self.err(405, "MethodNotAllowed", "labsim does not implement watch for batch/v1; poll instead")
+        with self.lock:
+            if rest == ["cronjobs"] and m == "GET":
+                return k.ok(self.list("CronJobList", list(self.cronjobs.values())))
+            if rest == ["jobs"] and m == "GET":
+                return k.ok(self.list("JobList", [self.job_obj(j) for j in self.jobs.values()]))
+            if len(rest) >= 3 and rest[0] == "namespaces":
+                ns, kind = rest[1], rest[2]
+                if kind == "cronjobs" and len(rest) == 3 and m == "GET":
+                    return k.ok(self.list("CronJobList", [c for c in self.cronjobs.values()
+                                                          if c["metadata"]["namespace"] == ns]))
+                if kind == "cronjobs" and len(rest) == 4 and m == "GET":
+                    c = self.cronjobs.get(rest[3])
+                    if c is None or ns != BATCH_NS:
+                        raise self.err(404, "NotFound", 'cronjobs.batch "%s" not found' % rest[3],
+                                       {"name": rest[3], "group": "batch", "kind": "cronjobs"})
+                    return k.ok(c)
+                if kind == "jobs" and len(rest) == 3 and m == "GET":
+                    return k.ok(self.list("JobList", [self.job_obj(j) for (jns, _), j in self.jobs.items()
+                                                      if jns == ns]))
+                if kind == "jobs" and len(rest) == 3 and m == "POST":
+                    return self.create_job(req, ns)
+                if kind == "jobs" and len(rest) == 4 and m == "GET":
+                    j = self.jobs.get((ns, rest[3]))
+                    if j is None:
+                        raise self.err(404, "NotFound", 'jobs.batch "%s" not found' % rest[3],
+                                       {"name": rest[3], "group": "batch", "kind": "jobs"})
+                    j["polls"] += 1
+                    return k.ok(self.job_obj(j))
+        if m not in ("GET", "HEAD", "POST"):
+            raise self.err(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        raise self.err(404, "NotFound", "the server could not find the requested resource", {})
+
+    def list(self, kind, items):
+        self.rv += 1
+        return {"kind": kind, "apiVersion": "batch/v1", "metadata": {"resourceVersion": str(self.rv)},
+                "items": items}
+
+    def invalid(self, name, causes):
+        msg = 'Job.batch "%s" is invalid: %s' % (name, "; ".join("%s: %s" % (c["field"], c["message"])
+                                                                   for c in causes))
+        return self.err(422, "Invalid", msg, {"name": name, "group": "batch", "kind": "Job",
+                                              "causes": [dict(c, reason="FieldValueInvalid") for c in causes]})
+
+    def create_job(self, req, ns):
+        try:
+            body = json.loads(req.body or b"")
+        except ValueError as e:
+            raise self.err(400, "BadRequest", "error decoding request body: %s" % e)
+        if not isinstance(body, dict):
+            raise self.err(400, "BadRequest", "the body of the request was in an unknown format")
+        strict = req.qget("fieldValidation") == "Strict"
+        unknown = [k for k in body if k not in JOB_KEYS]
+        md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        unknown += ["metadata." + k for k in md if k not in META_KEYS]
+        if strict and unknown:
+            raise self.err(400, "BadRequest", "strict decoding error: %s" % ", ".join(
+                'unknown field "%s"' % u for u in unknown))
+        if body.get("kind") != "Job" or body.get("apiVersion") != "batch/v1":
+            raise self.err(400, "BadRequest", "the API version in the data (%s) does not match the expected API "
+                           "version (batch/v1)" % body.get("apiVersion"))
+        if md.get("namespace") not in (None, ns):
+            raise self.err(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                           "sent on the request")
+        name = md.get("name") or ""
+        if not name and md.get("generateName"):
+            name = md["generateName"] + "".join("bcdfghjklmnpqrstvwxz2456789"[b % 27] for b in uuid.uuid4().bytes[:5])
+        causes = []
+        if not dns1123(name):
+            causes.append({"field": "metadata.name", "message":
+                           "Invalid value: %s: a lowercase RFC 1123 subdomain must consist of lower case "
+                           "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                           "character; at most 63 characters" % json.dumps(name)})
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        tspec = ((spec.get("template") or {}).get("spec") or {}) if isinstance(spec.get("template"), dict) else {}
+        if not tspec.get("containers"):
+            causes.append({"field": "spec.template.spec.containers", "message": "Required value"})
+        if tspec.get("restartPolicy") not in ("OnFailure", "Never"):
+            causes.append({"field": "spec.template.spec.restartPolicy", "message":
+                           'Required value: valid values: "OnFailure", "Never"'})
+        if causes:
+            raise self.invalid(name, causes)
+        if ns not in self.k8s.lab.namespaces and ns != BATCH_NS:
+            raise self.err(404, "NotFound", 'namespaces "%s" not found' % ns,
+                           {"name": ns, "kind": "namespaces"})
+        if (ns, name) in self.jobs:
+            raise self.err(409, "AlreadyExists", 'jobs.batch "%s" already exists' % name,
+                           {"name": name, "group": "batch", "kind": "jobs"})
+        if req.qget("dryRun") == "All":
+            j = self.new_job(body, ns, name)
+            return self.k8s.ok(self.job_obj(j), 201)
+        j = self.new_job(body, ns, name)
+        self.jobs[(ns, name)] = j
+        return self.k8s.ok(self.job_obj(j), 201)
+
+    def new_job(self, body, ns, name):
+        obj = json.loads(json.dumps(body))
+        md = obj.setdefault("metadata", {})
+        uid = str(uuid.uuid4())
+        self.rv += 1
+        md.update({"name": name, "namespace": ns, "uid": uid, "resourceVersion": str(self.rv), "generation": 1,
+                   "creationTimestamp": rfc3339(time.time())})
+        md.setdefault("labels", {}).update({"batch.kubernetes.io/controller-uid": uid,
+                                            "batch.kubernetes.io/job-name": name,
+                                            "controller-uid": uid, "job-name": name})
+        spec = obj["spec"]
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completions", 1)
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        spec["template"].setdefault("metadata", {}).setdefault("labels", {}).update(
+            {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+             "controller-uid": uid, "job-name": name})
+        owner = next((o.get("name") for o in md.get("ownerReferences") or [] if o.get("kind") == "CronJob"), None)
+        fails = owner == "always-fails" or any(
+            "exit 1" in " ".join(c.get("command") or []) for c in spec["template"].get("spec", {}).get("containers", []))
+        obj["status"] = {}
+        return {"obj": obj, "polls": 0, "fails": fails, "created": time.time(), "body": body}
+
+    def job_obj(self, j):
+        obj = json.loads(json.dumps(j["obj"]))
+        st = {}
+        p = j["polls"]
+        t0 = j["created"]
+        if p >= 1:
+            st = {"startTime": rfc3339(t0), "active": 1, "ready": 0, "terminating": 0,
+                  "uncountedTerminatedPods": {}}
+        if p == 2:
+            st["ready"] = 1
+            if j["fails"]:
+                st["failed"] = 1
+        if p >= 3:
+            st.pop("active", None)
+            st["ready"] = 0
+            now = rfc3339(t0 + 9)
+            if j["fails"]:
+                st["failed"] = obj["spec"].get("backoffLimit", 6) + 1
+                msg = "Job has reached the specified backoff limit"
+                st["conditions"] = [
+                    {"type": "FailureTarget", "status": "True", "lastProbeTime": now, "lastTransitionTime": now,
+                     "reason": "BackoffLimitExceeded", "message": msg},
+                    {"type": "Failed", "status": "True", "lastProbeTime": now, "lastTransitionTime": now,
+                     "reason": "BackoffLimitExceeded", "message": msg}]
+            else:
+                st["succeeded"] = 1
+                st["completionTime"] = now
+                msg = "Reached expected number of succeeded pods"
+                st["conditions"] = [
+                    {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now,
+                     "lastTransitionTime": now, "reason": "CompletionsReached", "message": msg},
+                    {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now,
+                     "reason": "CompletionsReached", "message": msg}]
+        obj["status"] = st
+        return obj

@@ -147,6 +147,8 @@ class Guest:
         self.mac = mac
         self.extra_config = extra_config or {}
         self.pid = 1000 + (vmid * 7919) % 900000
+        # Set when a Proxmox task (re)started the guest: its uptime counts from then.
+        self.started_at = None
 
 
 # --------------------------------------------------------------------------
@@ -403,7 +405,18 @@ class Lab:
         return name not in self.pve_offline
 
     def guest_uptime(self, g):
-        return int(g.base_uptime + self.elapsed()) if g.running else 0
+        if not g.running:
+            return 0
+        if g.started_at is not None:
+            return int(self.now() - g.started_at)
+        return int(g.base_uptime + self.elapsed())
+
+    def set_guest_running(self, g, running, restarted=False):
+        """What a finished power task does: start, stop or (restarted) reboot."""
+        if running and (not g.running or restarted):
+            g.started_at = self.now()
+            g.pid = 1000 + (g.pid * 7 + 13) % 900000
+        g.running = running
 
     def guest_cpu(self, g, t=None):
         """Fraction of the guest's vCPUs in use (0..1)."""

@@ -9,6 +9,7 @@ status line, errors with the message both in the reason phrase and in
 
 import hashlib
 import re
+import threading
 import time
 
 from core import Response, dumps
@@ -26,6 +27,55 @@ class PveError(Exception):
         self.body_message = message if body_message is None else body_message
         self.delay = delay
         self.errors = errors  # per-parameter errors of a 400
+
+
+UPID_RX = re.compile(r"^UPID:([a-zA-Z0-9][a-zA-Z0-9.-]*):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):"
+                     r"([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$")
+
+# task type per guest type and action (PVE's worker types)
+TASK_TYPES = {("qemu", "start"): "qmstart", ("qemu", "stop"): "qmstop",
+              ("qemu", "shutdown"): "qmshutdown", ("qemu", "reboot"): "qmreboot",
+              ("lxc", "start"): "vzstart", ("lxc", "stop"): "vzstop",
+              ("lxc", "shutdown"): "vzshutdown", ("lxc", "reboot"): "vzreboot"}
+
+
+class Task:
+    """A worker task: running until `polls` status reads have seen it or
+    `seconds` have passed (whichever comes first), then stopped with
+    `exitstatus`.  `finish` runs once, when it stops with OK."""
+
+    def __init__(self, upid, node, ttype, vmid, user, pid, pstart, starttime, polls, seconds,
+                 exitstatus, log_running, log_end, finish):
+        self.upid = upid
+        self.node = node
+        self.type = ttype
+        self.id = str(vmid)
+        self.user = user
+        self.pid = pid
+        self.pstart = pstart
+        self.starttime = starttime
+        self.polls_left = polls
+        self.ends_at = starttime + seconds
+        self.exitstatus = exitstatus
+        self.log_running = log_running
+        self.log_end = log_end
+        self.finish = finish
+        self.stopped = False
+        self.endtime = None
+
+    def advance(self, now, poll):
+        if self.stopped:
+            return
+        if poll:
+            self.polls_left -= 1
+        if self.polls_left <= 0 or now >= self.ends_at:
+            self.stopped = True
+            self.endtime = int(now)
+            if self.exitstatus == "OK" or self.exitstatus.startswith("WARNINGS"):
+                self.finish()
+
+    def lines(self):
+        return self.log_running + (self.log_end if self.stopped else [])
 
 
 class Proxmox:
@@ -55,7 +105,21 @@ class Proxmox:
             (re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/status$"), self.get_guest_status_index),
             (re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/status/current$"), self.get_guest_status),
             (re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/rrddata$"), self.get_guest_rrd),
+            (re.compile(r"^/nodes/([^/]+)/tasks/([^/]+)/status$"), self.get_task_status),
+            (re.compile(r"^/nodes/([^/]+)/tasks/([^/]+)/log$"), self.get_task_log),
         ]
+        self.post_routes = [
+            (re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/status/(start|stop|shutdown|reboot)$"),
+             self.post_guest_action),
+        ]
+        # Power tasks: knobs set through the admin API (POST /proxmox/tasks).
+        self.task_lock = threading.Lock()
+        self.tasks = {}
+        self.task_polls = 3  # status reads until a task stops (the 3rd read says stopped)
+        self.task_seconds = 10.0  # ... or this long, if nobody reads
+        self.task_failures = []  # [(exitstatus, log lines)] for the next tasks
+        self.power_denied = False  # the token lacks VM.PowerMgmt
+        self.task_seq = 0
 
     # ---------------- plumbing ----------------
 
@@ -89,9 +153,14 @@ class Proxmox:
         if not self.authorized(req):
             return self.unauthorized()
         rel = path[len(BASE):] or "/"
-        if req.method not in ("GET", "HEAD"):
-            return self.error(501, "Method '%s %s' not implemented" % (req.method, rel))
-        for rx, fn in self.routes:
+        self.advance_tasks()
+        if req.method == "POST":
+            routes = self.post_routes
+        elif req.method in ("GET", "HEAD"):
+            routes = self.routes
+        else:
+            routes = []
+        for rx, fn in routes:
             m = rx.match(rel)
             if m:
                 try:
@@ -103,7 +172,7 @@ class Proxmox:
                         return Response(e.status, dumps({"errors": e.errors, "data": None}), reason=e.message,
                                         content_type=JSON, headers=[("Cache-Control", "max-age=0")])
                     return self.error(e.status, e.message, e.body_message)
-        return self.error(501, "Method 'GET %s' not implemented" % rel)
+        return self.error(501, "Method '%s %s' not implemented" % (req.method, rel))
 
     def lab_sleep(self, seconds):
         time.sleep(seconds)
@@ -167,6 +236,30 @@ class Proxmox:
             else:
                 self.lab.pve_offline.discard(node)
             return 200, {"offline": sorted(self.lab.pve_offline)}
+        if path == "/proxmox/tasks":
+            if method == "POST":
+                data = data or {}
+                with self.task_lock:
+                    if "polls" in data:
+                        self.task_polls = max(1, int(data["polls"]))
+                    if "seconds" in data:
+                        self.task_seconds = float(data["seconds"])
+                    if "power_denied" in data:
+                        self.power_denied = bool(data["power_denied"])
+                    if data.get("fail"):
+                        f = data["fail"]
+                        lines = f.get("log") or []
+                        if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+                            return 400, {"error": "fail.log must be a list of strings"}
+                        for _ in range(int(f.get("count", 1))):
+                            self.task_failures.append((str(f.get("exitstatus", "task failed")), lines))
+            with self.task_lock:
+                return 200, {"polls": self.task_polls, "seconds": self.task_seconds,
+                             "power_denied": self.power_denied,
+                             "pending_failures": [x[0] for x in self.task_failures],
+                             "tasks": [{"upid": t.upid, "status": "stopped" if t.stopped else "running",
+                                        "exitstatus": t.exitstatus if t.stopped else None}
+                                       for t in self.tasks.values()]}
         return None
 
     # ---------------- helpers ----------------
@@ -500,3 +593,124 @@ class Proxmox:
                           "diskwrite": round(5000 + 30000 * wave("gw%d" % g.vmid, t), 3)})
             out.append(p)
         return self.ok(out)
+
+    # ---------------- power actions and tasks ----------------
+
+    def make_upid(self, node, ttype, vmid, now):
+        """PVE::Tools::upid_encode: UPID:node:PID:PSTART:STARTTIME:type:id:user: with
+        upper-case hex; the user of a token call is USER@REALM!TOKENID."""
+        self.task_seq += 1
+        n = self.lab.pve_node_by_name[node]
+        pid = (0x0F1A2B + 7919 * self.task_seq + int(now)) % 0x3FFFFF
+        pstart = int(self.lab.node_uptime(n) * 100) & 0xFFFFFFFF
+        return pid, pstart, "UPID:%s:%08X:%08X:%08X:%s:%s:%s:" % (node, pid, pstart, int(now), ttype,
+                                                                 vmid, self.token_id)
+
+    def post_guest_action(self, req, node, gtype, vmid, action):
+        self.node_or_error(node)
+        g = self.guest_or_error(node, gtype, vmid)
+        if self.power_denied:
+            msg = "Permission check failed (/vms/%s, VM.PowerMgmt)" % vmid
+            raise PveError(403, msg, msg + "\n")
+        kind = "VM" if gtype == "qemu" else "CT"
+        # What PVE checks before it forks the worker (a 500), and what the worker finds (a
+        # task that fails): qemu's vm_start dies inside the worker; LXC checks first.
+        pre = None
+        worker_error = None
+        if gtype == "qemu":
+            if action == "start" and g.running:
+                worker_error = "VM %s already running" % vmid
+            elif action == "reboot" and not g.running:
+                pre = "VM %s not running" % vmid
+            # qemu stop/shutdown of a stopped VM: the worker finds nothing to do, OK
+        else:
+            if action == "start" and g.running:
+                pre = "CT %s already running" % vmid
+            elif action != "start" and not g.running:
+                pre = "CT %s not running" % vmid
+        if pre:
+            raise PveError(500, pre, pre + "\n")
+        now = self.lab.now()
+        ttype = TASK_TYPES[(gtype, action)]
+        with self.task_lock:
+            pid, pstart, upid = self.make_upid(node, ttype, vmid, now)
+            if worker_error is None and self.task_failures:
+                worker_error, extra = self.task_failures.pop(0)
+            else:
+                extra = None
+            if worker_error is not None:
+                running = list(extra) if extra else [worker_error]
+                exitstatus = worker_error
+                end = ["TASK ERROR: " + worker_error]
+            else:
+                running, end, exitstatus = self.task_log_ok(g, action, kind), ["TASK OK"], "OK"
+            lab = self.lab
+
+            def finish():
+                if action == "start":
+                    lab.set_guest_running(g, True)
+                elif action in ("stop", "shutdown"):
+                    lab.set_guest_running(g, False)
+                else:
+                    lab.set_guest_running(g, True, restarted=True)
+
+            t = Task(upid, node, ttype, vmid, self.token_id, pid, pstart, int(now), self.task_polls,
+                     self.task_seconds, exitstatus, running, end, finish)
+            self.tasks[upid] = t
+        return self.ok(upid)
+
+    @staticmethod
+    def task_log_ok(g, action, kind):
+        """The lines a successful worker writes before TASK OK (qmstart of a
+        cloud-init VM regenerates its ISO; the others write nothing)."""
+        if action == "start" and g.type == "qemu" and "ipconfig0" in g.extra_config:
+            return ["generating cloud-init ISO"]
+        return []
+
+    def advance_tasks(self):
+        """Tasks whose time is up end before any answer (so a guest's status is right
+        even when nobody follows its task)."""
+        now = self.lab.now()
+        with self.task_lock:
+            for t in self.tasks.values():
+                if not t.stopped and now >= t.ends_at:
+                    t.advance(now, False)
+
+    def task_or_error(self, node, upid, poll):
+        self.node_or_error(node)
+        m = UPID_RX.match(upid)
+        if not m:
+            raise PveError(400, "Parameter verification failed.",
+                           errors={"upid": "unable to parse worker upid '%s'" % upid})
+        with self.task_lock:
+            t = self.tasks.get(upid)
+            if t is None or t.node != node:
+                msg = "unable to open file '/var/log/pve/tasks/%s/%s' - No such file or directory" % (
+                    upid.split(":")[4][-1:] if len(upid.split(":")) > 4 else "0", upid)
+                raise PveError(500, msg, msg + "\n")
+            t.advance(self.lab.now(), poll)
+            return t
+
+    def get_task_status(self, req, node, upid):
+        t = self.task_or_error(node, upid, True)
+        user, _, tokenid = t.user.partition("!")
+        st = {"upid": t.upid, "node": t.node, "pid": t.pid, "pstart": t.pstart, "starttime": t.starttime,
+              "type": t.type, "id": t.id, "user": user, "status": "stopped" if t.stopped else "running"}
+        if tokenid:
+            st["tokenid"] = tokenid
+        if t.stopped:
+            st["exitstatus"] = t.exitstatus
+        return self.ok(st)
+
+    def get_task_log(self, req, node, upid):
+        t = self.task_or_error(node, upid, False)
+        try:
+            start = int(req.qget("start", "0"))
+            limit = int(req.qget("limit", "50"))
+        except ValueError:
+            raise PveError(400, "Parameter verification failed.",
+                           errors={"start": "type check ('integer') failed"})
+        lines = t.lines()
+        page = [{"n": i + 1, "t": x} for i, x in enumerate(lines)][start:start + limit if limit else None]
+        return Response(200, dumps({"data": page, "total": len(lines)}), content_type=JSON,
+                        headers=[("Cache-Control", "max-age=0")])

@@ -1396,6 +1396,80 @@ def chat_redis_going_away():
         if redis.proc is None or redis.proc.poll() is not None:
             redis.start()
 
+def select_guest(c, vmid):
+    c.keys("2")
+    c.wait_for(lambda s: "[2 guests]" in s.line(0) and " %d " % vmid in s.text, "the guests view")
+    c.keys("g")
+    return select_where(c, lambda l: re.match(r"\s*%d\s" % vmid, l), "for guest %d" % vmid)
+
+
+@test
+def guest_power_actions_confirmed_followed_logged():
+    lb = Lab("--churn", "0")  # its own lab: this test changes guests' states
+    try:
+        with Console(lb, w=140) as c:  # wide enough for the log's DETAIL column
+            c.first_frame()
+            select_guest(c, 103)  # win11, stopped
+            c.keys("U")
+            c.wait_for(lambda s: "start VM 103 (win11) on pve-a? y confirms" in s.line(c.h - 1),
+                       "U asking before starting 103")
+            c.keys("n")
+            c.wait_for(lambda s: "nothing done" in s.line(c.h - 1), "n doing nothing")
+            time.sleep(0.3)
+            posts = [r for r in lb.requests("proxmox") if r["method"] == "POST"]
+            check(posts == [], "a declined start sent %r" % posts)
+            c.keys("U")
+            c.wait_for(lambda s: "y confirms" in s.line(c.h - 1), "U asking again")
+            c.keys("y")
+            s = c.wait_for(lambda s: "⟳ start guest 103 (win11) on pve-a" in status_line(s),
+                           "the running action on the status line")
+            s = c.wait_for(lambda s: "start guest 103 (win11) on pve-a: OK" in s.line(c.h - 1),
+                           "the end announced", 20)
+            c.wait_for(lambda s: any(re.match(r"\s*103\s.*running", l) for l in s.lines),
+                       "103 shown running", 15)
+            posts = [r for r in lb.requests("proxmox") if r["method"] == "POST"]
+            check(len(posts) == 1 and posts[0]["path"].endswith("/qemu/103/status/start"),
+                  "exactly one start POST: %r" % [p["path"] for p in posts])
+            # Stop cuts the power: the name must be typed; a wrong name does nothing.
+            select_guest(c, 103)
+            c.keys("X")
+            c.wait_for(lambda s: "type win11 and Enter to confirm" in s.line(c.h - 1),
+                       "X asking for the name")
+            c.type("win10")
+            c.keys("Enter")
+            c.wait_for(lambda s: "did not match" in s.line(c.h - 1), "a wrong name refused")
+            c.keys("X")
+            c.type("win11")
+            c.keys("Enter")
+            c.wait_for(lambda s: "stop guest 103 (win11) on pve-a: OK" in s.line(c.h - 1),
+                       "the stop done", 20)
+            # A task that fails: its exit status and a log line, in the log view too.
+            lb._admin("POST", "/proxmox/tasks", {"fail": {"exitstatus": "start failed: "
+                                                          "QEMU exited with code 1",
+                                                          "log": ["kvm: cannot allocate memory"],
+                                                          "count": 1}})
+            select_guest(c, 103)
+            c.keys("U")
+            c.keys("y")
+            c.wait_for(lambda s: "start failed: QEMU exited with code 1" in s.line(c.h - 1),
+                       "the failed task's exit status", 20)
+            c.keys("A")
+            s = c.wait_for(lambda s: "[actions" in s.line(0) or "actions 3" in s.line(0),
+                           "A opening the action log")
+            s = c.wait_for(lambda s: "actions 3 (0 running)" in s.line(0), "three actions")
+            rows = [l for l in s.lines if re.match(r"\d+s ago ", l)]
+            check(len(rows) == 3 and "✗" in rows[0] and "✓" in rows[1] and "✓" in rows[2],
+                  "the log, newest first, with how each ended:\n%s" % s)
+            check("cannot allocate memory" in s.text, "the failing log line is shown:\n%s" % s)
+        with Console(lb, args=("--readonly",)) as c:
+            c.first_frame()
+            select_guest(c, 103)
+            c.keys("U")
+            c.wait_for(lambda s: "refused, labdeck runs read-only" in s.line(c.h - 1),
+                       "--readonly refusing at once")
+    finally:
+        lb.close()
+
 # --- main -------------------------------------------------------------------------------------
 
 def main():
