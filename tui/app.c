@@ -4,6 +4,7 @@
 #include "app.h"
 #include "guest_actions.h"
 #include "ops.h"
+#include "views.h"
 
 #include <event2/event.h>
 #include <locale.h>
@@ -32,7 +33,6 @@
 #define MIN_COLS 80
 #define MIN_ROWS 24
 #define MAX_STACK 8
-#define N_TOP 4
 
 enum mode { MODE_NORMAL, MODE_FILTER, MODE_COMMAND, MODE_HELP, MODE_CONFIRM };
 
@@ -45,7 +45,7 @@ struct app {
 	struct k8s *k8s;
 	struct status_poller *poller;
 	struct pod_store *pods;
-	struct view *top[N_TOP]; /* nodes, guests, pods, chat: live for the whole session */
+	struct view *top[N_TOP]; /* views 1-8 (NULL: not in this build), live for the session */
 	struct view *stack[MAX_STACK];
 	int depth;
 	enum mode mode;
@@ -273,6 +273,11 @@ void app_pop(struct app *a)
 /* Switching to a top-level view drops whatever was pushed above the current one. */
 static void switch_to(struct app *a, int which)
 {
+	if (which < 0 || which >= N_TOP || !a->top[which]) {
+		app_message(a, false, "%d %s: not in this version yet", which + 1,
+		            which >= 0 && which < N_TOP ? top_views[which].name : "?");
+		return;
+	}
 	while (a->depth > 1) {
 		struct view *v = current(a);
 		view_leave(v);
@@ -348,12 +353,23 @@ static void draw_title(struct app *a, int cols)
 	wattrset(stdscr, palette_attr(SLOT_TITLE));
 	fill_line(stdscr, 0, cols);
 	int x = put(stdscr, 0, 0, cols, " labdeck ");
-	static const char *const names[] = {"1 nodes", "2 guests", "3 pods", "4 chat"};
+	/* Tabs: "[4 chat]" for the view on screen; the others by number and name when the
+	 * terminal is wide, by number alone when it is not (80 columns keep room for the title). */
+	bool wide = cols >= 120;
 	for (int i = 0; i < N_TOP; i++) {
+		if (!a->top[i]) {
+			continue;
+		}
 		bool on = a->stack[0] == a->top[i];
 		wattrset(stdscr, palette_attr(on ? SLOT_SELECTED : SLOT_TITLE));
 		char label[32];
-		snprintf(label, sizeof(label), on ? "[%s]" : " %s ", names[i]);
+		if (on) {
+			snprintf(label, sizeof(label), "[%d %s]", i + 1, top_views[i].name);
+		} else if (wide) {
+			snprintf(label, sizeof(label), " %d %s ", i + 1, top_views[i].name);
+		} else {
+			snprintf(label, sizeof(label), " %d", i + 1);
+		}
 		x = put(stdscr, 0, x, cols, label);
 	}
 	wattrset(stdscr, palette_attr(SLOT_TITLE));
@@ -568,9 +584,10 @@ static void draw(evutil_socket_t fd, short what, void *arg)
 
 /* --- the command line --- */
 
-static const char *const commands[] = {"nodes",   "guests", "pods", "chat",    "ns",     "theme",
-                                       "help",    "q",      "quit", "refresh", "new",    "sessions",
-                                       "session", "model",  "rag",  "system",  "actions"};
+static const char *const commands[] = {
+        "nodes", "guests", "pods",    "chat",   "ns",       "theme",   "help",
+        "q",     "quit",   "refresh", "new",    "sessions", "session", "model",
+        "rag",   "system", "actions", "deploy", "jobs",     "hosts",   "topology"};
 
 /* Candidates for completing the word being typed. */
 static size_t complete_candidates(struct app *a, const char *cmd, bool first_word, const char **out,
@@ -665,6 +682,13 @@ static void run_command(struct app *a, const char *line)
 		switch_to(a, 3);
 		if (arg && *arg) {
 			view_chat_set_provider(a->top[3], arg);
+		}
+	} else if (strcmp(cmd, "deploy") == 0 || strcmp(cmd, "jobs") == 0 ||
+	           strcmp(cmd, "hosts") == 0 || strcmp(cmd, "topology") == 0) {
+		for (int i = 4; i < N_TOP; i++) {
+			if (strcmp(cmd, top_views[i].name) == 0) {
+				switch_to(a, i);
+			}
 		}
 	} else if (strcmp(cmd, "actions") == 0) {
 		app_push(a, view_actions_create(a));
@@ -782,13 +806,11 @@ static void do_action(struct app *a, enum action act, int key)
 	case ACT_VIEW_GUESTS:
 	case ACT_VIEW_PODS:
 	case ACT_VIEW_CHAT:
-		switch_to(a, act - ACT_VIEW_NODES);
-		return;
 	case ACT_VIEW_DEPLOY:
 	case ACT_VIEW_JOBS:
 	case ACT_VIEW_HOSTS:
 	case ACT_VIEW_TOPOLOGY:
-		app_message(a, false, "%s: not in this version yet", action_name(act));
+		switch_to(a, act - ACT_VIEW_NODES);
 		return;
 	case ACT_ACTIONS:
 		if (strcmp(v->ops->name, "actions") != 0) {
@@ -970,7 +992,7 @@ static void on_data_changed(void *ud)
 {
 	struct app *a = ud;
 	for (int i = 0; i < N_TOP; i++) {
-		if (a->top[i]->ops->handle) {
+		if (a->top[i] && a->top[i]->ops->handle) {
 			a->top[i]->ops->handle(a->top[i], ACT_NONE, -1); /* -1: data changed */
 		}
 	}
@@ -1054,10 +1076,9 @@ int app_run(struct config *cfg, bool readonly)
 	}
 	a->ops = ops_create(a);
 	a->guest_actions = guest_actions_create(a);
-	a->top[0] = view_nodes_create(a);
-	a->top[1] = view_guests_create(a);
-	a->top[2] = view_pods_create(a);
-	a->top[3] = view_chat_create(a);
+	for (int i = 0; i < N_TOP; i++) {
+		a->top[i] = top_views[i].create ? top_views[i].create(a) : NULL;
+	}
 	a->stack[0] = a->top[0];
 	a->depth = 1;
 	view_enter(a->top[0]);
@@ -1083,7 +1104,9 @@ int app_run(struct config *cfg, bool readonly)
 		app_pop(a);
 	}
 	for (int i = 0; i < N_TOP; i++) {
-		a->top[i]->ops->destroy(a->top[i]);
+		if (a->top[i]) {
+			a->top[i]->ops->destroy(a->top[i]);
+		}
 	}
 	guest_actions_destroy(a->guest_actions);
 	ops_destroy(a->ops);
