@@ -1470,6 +1470,14 @@ def guest_power_actions_confirmed_followed_logged():
     finally:
         lb.close()
 
+# More tests live in tests_*.py beside this file, one per view (views 5-8, ...): they are read
+# into this module's namespace, so they use Console, lab(), @test and the helpers above as the
+# tests here do.
+for _f in sorted(os.listdir(HERE)):
+    if _f.startswith("tests_") and _f.endswith(".py"):
+        with open(os.path.join(HERE, _f)) as _fh:
+            exec(compile(_fh.read(), os.path.join(HERE, _f), "exec"), globals())
+
 # --- main -------------------------------------------------------------------------------------
 
 def main():
