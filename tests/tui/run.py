@@ -956,7 +956,8 @@ def eight_colours():
         extended = [x for x in codes if "38;5" in str(x) or "48;5" in str(x) or "38;2" in str(x)]
         check(not extended, "256/true-colour codes on an 8-colour terminal: %s" % extended[:10])
         c.keys("t")
-        s = c.wait_for(lambda s: "theme" in s.line(c.h - 1), "the theme message")
+        # (the key help on that line says "t theme" too: wait for the message itself)
+        s = c.wait_for(lambda s: "colours" in s.line(c.h - 1), "the theme message")
         check("8 colours" in s.line(c.h - 1), "the message names the colour mode: %r" % s.line(c.h - 1))
 
 
