@@ -71,7 +71,9 @@ void airflow_dag_finish(struct airflow_dag *d)
 {
 	free(d->dag_id);
 	free(d->last_run_state);
-	d->dag_id = d->last_run_state = NULL;
+	free(d->last_run_id);
+	free(d->last_run_start);
+	d->dag_id = d->last_run_state = d->last_run_id = d->last_run_start = NULL;
 }
 
 void airflow_dags_finish(struct airflow_dags *d)
@@ -135,9 +137,10 @@ bool airflow_parse_dag(const char *body, size_t len, struct airflow_dag *out, st
 	return ok;
 }
 
-bool airflow_parse_last_state(const char *body, size_t len, char **state, struct err *err)
+bool airflow_parse_last_run(const char *body, size_t len, char **state, char **run_id, char **start,
+                            struct err *err)
 {
-	*state = NULL;
+	*state = *run_id = *start = NULL;
 	json_t *root = load(body, len, "the DAG run list", err);
 	if (!root) {
 		return false;
@@ -148,10 +151,29 @@ bool airflow_parse_last_state(const char *body, size_t len, char **state, struct
 		return err_set(err, ERR_MALFORMED, 0, "airflow: the run list has no \"dag_runs\"");
 	}
 	if (json_array_size(runs) > 0) {
-		*state = dup_or_null(json_str(json_array_get(runs, 0), "state"));
+		json_t *r = json_array_get(runs, 0);
+		*state = dup_or_null(json_str(r, "state"));
+		*run_id = dup_or_null(json_str(r, "dag_run_id"));
+		const char *when = json_str(r, "start_date");
+		if (!when) {
+			when = json_str(r, "queued_at");
+		}
+		if (!when) {
+			when = json_str(r, "logical_date");
+		}
+		*start = dup_or_null(when);
 	}
 	json_decref(root);
 	return true;
+}
+
+bool airflow_parse_last_state(const char *body, size_t len, char **state, struct err *err)
+{
+	char *run_id = NULL, *start = NULL;
+	bool ok = airflow_parse_last_run(body, len, state, &run_id, &start, err);
+	free(run_id);
+	free(start);
+	return ok;
 }
 
 void airflow_run_finish(struct airflow_run *r)
@@ -735,12 +757,12 @@ static void on_call(void *ud, struct http_response *resp, const struct err *err)
 	}
 	case C_LAST: {
 		struct call *p = c->parent;
-		char *state = NULL;
-		if (!airflow_parse_last_state(resp->body, resp->len, &state, &e)) {
+		struct airflow_dag *d = &p->dags.items[c->index];
+		if (!airflow_parse_last_run(resp->body, resp->len, &d->last_run_state,
+		                            &d->last_run_id, &d->last_run_start, &e)) {
 			call_fail(c, &e);
 			return;
 		}
-		p->dags.items[c->index].last_run_state = state;
 		call_free(c);
 		if (--p->pending == 0) {
 			dags_complete(p);

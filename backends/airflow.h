@@ -34,6 +34,8 @@ struct airflow_dag {
 	char *dag_id;
 	bool paused;
 	char *last_run_state; /* state of the latest run, NULL when it never ran */
+	char *last_run_id;    /* the latest run's dag_run_id, NULL when it never ran */
+	char *last_run_start; /* its start_date (or queued_at, logical_date) as sent, or NULL */
 };
 
 struct airflow_dags {
@@ -70,6 +72,11 @@ void airflow_dag_finish(struct airflow_dag *d);
 /* airflow_parse_last_state reads {"dag_runs":[...]} and gives the first run's state (the list is
  * asked newest first), or NULL when there is none. */
 bool airflow_parse_last_state(const char *body, size_t len, char **state, struct err *err);
+/* airflow_parse_last_run reads {"dag_runs":[...]} like airflow_parse_last_state and also gives
+ * the first run's dag_run_id and start_date (queued_at, then logical_date while it has not
+ * started); all three NULL when there is none. */
+bool airflow_parse_last_run(const char *body, size_t len, char **state, char **run_id, char **start,
+                            struct err *err);
 /* airflow_parse_run reads one DAG run object. */
 bool airflow_parse_run(const char *body, size_t len, struct airflow_run *out, struct err *err);
 void airflow_run_finish(struct airflow_run *r);

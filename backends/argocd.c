@@ -14,6 +14,7 @@ struct argocd {
 	const struct config_argocd *cfg;
 	char *auth_header;
 	struct http_tls tls;
+	struct argocd_call *calls; /* in flight, for argocd_cancel and argocd_destroy */
 };
 
 /* One call in flight. */
@@ -21,6 +22,9 @@ struct argocd_call {
 	argocd_done_fn done;
 	void *ud;
 	char *what;
+	struct argocd *owner;
+	struct http_request *req;
+	struct argocd_call *next;
 };
 
 static char *dup_or_null(const char *s)
@@ -239,10 +243,37 @@ struct argocd *argocd_create(struct http *h, const struct config_argocd *cfg)
 	return a;
 }
 
+static void call_unlink(struct argocd_call *call)
+{
+	struct argocd_call **p = &call->owner->calls;
+	while (*p && *p != call) {
+		p = &(*p)->next;
+	}
+	if (*p) {
+		*p = call->next;
+	}
+}
+
+void argocd_cancel(struct argocd *a, struct http_request *req)
+{
+	for (struct argocd_call *c = a && req ? a->calls : NULL; c; c = c->next) {
+		if (c->req == req) {
+			http_cancel(req);
+			call_unlink(c);
+			free(c->what);
+			free(c);
+			return;
+		}
+	}
+}
+
 void argocd_destroy(struct argocd *a)
 {
 	if (!a) {
 		return;
+	}
+	while (a->calls) {
+		argocd_cancel(a, a->calls->req);
 	}
 	if (a->auth_header) {
 		explicit_bzero(a->auth_header, strlen(a->auth_header));
@@ -254,6 +285,7 @@ void argocd_destroy(struct argocd *a)
 static void on_done(void *ud, struct http_response *resp, const struct err *err)
 {
 	struct argocd_call *call = ud;
+	call_unlink(call); /* first: done may destroy the client */
 	if (err) {
 		struct err e;
 		argocd_error_from_response(&e, resp, err, call->what);
@@ -272,6 +304,7 @@ static struct http_request *start(struct argocd *a, const char *method, char *pa
 	call->done = done;
 	call->ud = ud;
 	call->what = what;
+	call->owner = a;
 	const char *base = a->cfg->url ? a->cfg->url : "";
 	size_t bl = strlen(base);
 	char *url = xasprintf("%.*s/api/v1%s", (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl), base,
@@ -301,6 +334,9 @@ static struct http_request *start(struct argocd *a, const char *method, char *pa
 	        .ud = call,
 	};
 	struct http_request *r = http_start(a->http, &o);
+	call->req = r;
+	call->next = a->calls;
+	a->calls = call;
 	free(url);
 	free(path);
 	return r;

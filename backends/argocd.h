@@ -77,7 +77,11 @@ typedef void (*argocd_done_fn)(void *ud, const char *body, size_t len, const str
 
 /* argocd_create keeps a pointer to cfg (it must outlive the client). */
 struct argocd *argocd_create(struct http *h, const struct config_argocd *cfg);
+/* argocd_destroy cancels the calls still running (no callbacks). NULL-safe. */
 void argocd_destroy(struct argocd *a);
+/* argocd_cancel stops a call started by a (its done is not called). NULL-safe; a handle already
+ * finished is ignored. */
+void argocd_cancel(struct argocd *a, struct http_request *req);
 
 /* argocd_list starts GET /api/v1/applications. Returns the handle (for http_cancel). */
 struct http_request *argocd_list(struct argocd *a, argocd_done_fn done, void *ud);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json_util.h"
 #include "util.h"
@@ -365,6 +366,50 @@ bool github_is_rate_limited(long status, const char *message)
 	       (strcasestr(message, "rate limit") || strcasestr(message, "abuse detection"));
 }
 
+/* rate_exhausted: a 403/429 whose X-RateLimit-Remaining is 0 and that says when the limit
+ * resets (GitHub's primary rate limit, which sends no Retry-After). */
+static bool github_rate_exhausted(const struct http_response *resp)
+{
+	return (resp->status == 403 || resp->status == 429) && resp->ratelimit_remaining == 0 &&
+	       resp->ratelimit_reset >= 0;
+}
+
+/* rate_wait: seconds to wait before asking again after a rate-limited answer at now (epoch
+ * seconds): its Retry-After, else until X-RateLimit-Reset plus one second (the header has whole
+ * seconds; at least 1 s); -1 when the answer says neither. */
+static double github_rate_wait(const struct http_response *resp, double now)
+{
+	if (resp->retry_after >= 0) {
+		return resp->retry_after;
+	}
+	if (!github_rate_exhausted(resp)) {
+		return -1;
+	}
+	/* X-RateLimit-Reset has whole seconds: one more makes sure the window has turned. */
+	double s = resp->ratelimit_reset - now + 1;
+	return s < 1 ? 1 : s;
+}
+
+/* reset_text: when the limit resets, as a person reads it: "at 14:03:12 (in 42 s)" (local
+ * time; minutes, rounded up, from 2 min on). */
+static void github_reset_text(double reset, double now, char *out, size_t size)
+{
+	time_t t = (time_t)reset;
+	struct tm tm;
+	localtime_r(&t, &tm);
+	char clock[16];
+	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+	double in = reset - now;
+	if (in < 0) {
+		in = 0;
+	}
+	if (in < 120) {
+		snprintf(out, size, "at %s (in %.0f s)", clock, in);
+	} else {
+		snprintf(out, size, "at %s (in %.0f min)", clock, ceil(in / 60));
+	}
+}
+
 void github_error_from_response(struct err *out, const struct http_response *resp,
                                 const struct err *err, const char *what, const char *ref)
 {
@@ -411,6 +456,11 @@ void github_error_from_response(struct err *out, const struct http_response *res
 		size_t n = strlen(out->msg);
 		snprintf(out->msg + n, sizeof(out->msg) - n, "; retry after %.0f s",
 		         resp->retry_after);
+	} else if (github_rate_exhausted(resp)) {
+		char when[80];
+		github_reset_text(resp->ratelimit_reset, now_wall(), when, sizeof(when));
+		size_t n = strlen(out->msg);
+		snprintf(out->msg + n, sizeof(out->msg) - n, "; the rate limit resets %s", when);
 	}
 	free(detail);
 }
@@ -494,14 +544,16 @@ static void on_http_done(void *ud, struct http_response *resp, const struct err 
 	c->req = NULL;
 	if (err) {
 		char *detail = github_error_text(resp->body, resp->len);
-		bool limited = github_is_rate_limited(resp->status, detail);
+		bool limited =
+		        github_is_rate_limited(resp->status, detail) || github_rate_exhausted(resp);
 		free(detail);
 		bool is_get = strcmp(c->method, "GET") == 0;
-		if (limited && is_get && resp->retry_after >= 0 &&
-		    resp->retry_after <= RATE_WAIT_MAX_S && c->rate_waits < 3) {
+		/* Retry-After when given, else (the primary limit) until X-RateLimit-Reset; a POST
+		 * is never asked again. */
+		double wait = limited ? github_rate_wait(resp, now_wall()) : -1;
+		if (is_get && wait >= 0 && wait <= RATE_WAIT_MAX_S && c->rate_waits < 3) {
 			c->rate_waits++;
-			struct timeval tv = {(time_t)resp->retry_after,
-			                     (suseconds_t)(fmod(resp->retry_after, 1.0) * 1e6)};
+			struct timeval tv = {(time_t)wait, (suseconds_t)(fmod(wait, 1.0) * 1e6)};
 			if (!c->timer) {
 				c->timer = evtimer_new(c->g->base, on_timer, c);
 			}

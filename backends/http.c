@@ -162,6 +162,8 @@ static void response_reset(struct http_response *r)
 	free(r->content_type);
 	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
+	r->ratelimit_remaining = -1;
+	r->ratelimit_reset = -1;
 }
 
 static void easy_release(struct http_request *req)
@@ -261,6 +263,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 		req->resp.reason = NULL;
 		req->resp.content_type = NULL;
 		req->resp.retry_after = -1;
+		req->resp.ratelimit_remaining = -1;
+		req->resp.ratelimit_reset = -1;
 		char *sp = strchr(line, ' ');
 		sp = sp ? strchr(sp + 1, ' ') : NULL;
 		if (sp && sp[1]) {
@@ -274,6 +278,18 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 		double s = strtod(line + 12, &end);
 		if (end != line + 12 && s >= 0) {
 			req->resp.retry_after = s;
+		}
+	} else if (strncasecmp(line, "x-ratelimit-remaining:", 22) == 0) {
+		char *end;
+		long v = strtol(line + 22, &end, 10);
+		if (end != line + 22 && v >= 0 && !*str_trim(end)) {
+			req->resp.ratelimit_remaining = v;
+		}
+	} else if (strncasecmp(line, "x-ratelimit-reset:", 18) == 0) {
+		char *end;
+		double v = strtod(line + 18, &end);
+		if (end != line + 18 && v >= 0 && v < 1e11 && !*str_trim(end)) {
+			req->resp.ratelimit_reset = v;
 		}
 	}
 	return len;

@@ -32,6 +32,11 @@ struct http_response {
 	char *content_type; /* or NULL */
 	double retry_after; /* seconds from Retry-After, -1 when absent */
 	int attempts;       /* how many tries it took */
+	/* GitHub-style rate-limit headers of the last answer: X-RateLimit-Remaining (requests
+	 * left, -1 when absent) and X-RateLimit-Reset (when the limit resets, epoch seconds, -1
+	 * when absent). */
+	long ratelimit_remaining;
+	double ratelimit_reset;
 };
 
 /* Called with each piece of the body as it arrives (streaming); return false to stop (the request

@@ -39,6 +39,9 @@ void cli_report_errors(const struct cli *c);
 int cli_nodes(struct cli *c);
 int cli_guests(struct cli *c);
 int cli_pods(struct cli *c);
+/* cli_topology runs `labdeck topology [--json]`: hosts, guests, Kubernetes nodes, workloads and
+ * models with capacity, allocation, use and warnings (SPEC.md §3). Returns the exit status. */
+int cli_topology(struct cli *c);
 
 /* cli_rag runs `labdeck rag ingest FILE...` or `labdeck rag query TEXT...`; argv[0] is "rag",
  * argv[1] the subcommand, the rest its arguments ("-" reads standard input). Returns the exit

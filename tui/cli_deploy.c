@@ -334,9 +334,10 @@ static int deploy_list(struct cli *c)
 /* --- deploy sync --- */
 
 /* follow_app polls the app until its operation started at or after since ends. Returns 0, 1
- * (failed), 130 (interrupted) or an error's exit status; *out keeps the last state. */
+ * (failed), 130 (interrupted) or an error's exit status; *out keeps the last state. Each new state
+ * goes to p's Discord message too (p may be NULL). */
 static int follow_app(struct cli *c, struct argocd *argo, const char *name, const char *since,
-                      struct argocd_app *out)
+                      struct argocd_app *out, struct cli_progress *p)
 {
 	char *last = NULL;
 	int pending_polls = 0;
@@ -374,6 +375,7 @@ static int follow_app(struct cli *c, struct argocd *argo, const char *name, cons
 		                       or_dash(app.health));
 		if (!last || strcmp(last, line) != 0) {
 			say("%s", line);
+			cli_action_progress_state(p, line + strlen(name) + 2);
 		}
 		free(last);
 		last = line;
@@ -497,7 +499,7 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 			answer_reset(&t);
 			say("terminating the running operation on %s", app);
 		}
-		int frc = follow_app(c, argo, app, NULL, &last);
+		int frc = follow_app(c, argo, app, NULL, &last, NULL);
 		if (frc != 0 && frc != 1) {
 			rc = frc;
 			goto out;
@@ -508,11 +510,17 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 		rc = 0;
 		goto out;
 	}
-	rc = follow_app(c, argo, app, since, &last);
+	/* From here every path ends the progress once: cli_action_print edits its message into
+	 * the answer, or cli_action_progress_end says why there is none. */
+	struct cli_progress *p = cli_action_progress(c, "sync", app);
+	rc = follow_app(c, argo, app, since, &last, p);
 	if (rc == 130) {
 		say("stopped following; the sync of %s goes on: check with 'labdeck deploy list'",
 		    app);
-	} else if (rc == 0 || rc == 1) {
+		cli_action_progress_end(p, "stopped following; still running");
+	} else if (rc != 0 && rc != 1) {
+		cli_action_progress_end(p, "could not follow the sync; it may still be running");
+	} else {
 		json_t *extra = json_object();
 		json_object_set_new(extra, "message", str_or_null(last.op_message));
 		json_object_set_new(extra, "revision", str_or_null(last.revision));
@@ -644,6 +652,9 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 	if (!github_parse_dispatch(a.body, a.len, &run_id, &e)) {
 		run_id = 0; /* dispatched all the same: look for the run */
 	}
+	/* Followed: from here every path ends the progress once (cli_action_print edits its
+	 * message into the answer, or cli_action_progress_end says why there is none). */
+	struct cli_progress *p = wait ? cli_action_progress(c, "run", workflow) : NULL;
 	/* Find the run the dispatch made, unless the answer said. */
 	for (int tries = 0; run_id == 0; tries++) {
 		if (tries >= FIND_RUN_TRIES) {
@@ -654,6 +665,10 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 			goto out;
 		}
 		if (tries > 0 && !pause_follow(c)) {
+			say("stopped following; the workflow %s was dispatched on %s: look for "
+			    "its run on GitHub",
+			    workflow, ref);
+			cli_action_progress_end(p, "stopped following; dispatched");
 			rc = 130;
 			goto out;
 		}
@@ -662,6 +677,14 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 		bool ok = gh_get(c, gh, q, &r, &rc);
 		free(q);
 		if (!ok) {
+			if (rc == 130) {
+				say("stopped following; the workflow %s was dispatched on %s: look "
+				    "for its run on GitHub",
+				    workflow, ref);
+			}
+			cli_action_progress_end(p, rc == 130
+			                                   ? "stopped following; dispatched"
+			                                   : "dispatched; could not find its run");
 			answer_reset(&r);
 			goto out;
 		}
@@ -685,11 +708,12 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 	/* Follow the run, its jobs and steps. */
 	char *last = NULL;
 	struct github_job_list jobs = {0};
+	bool answered = false;
 	for (;;) {
 		struct answer r;
-		char *p = xasprintf("/actions/runs/%s", id);
-		bool ok = gh_get(c, gh, p, &r, &rc);
-		free(p);
+		char *path = xasprintf("/actions/runs/%s", id);
+		bool ok = gh_get(c, gh, path, &r, &rc);
+		free(path);
 		if (!ok) {
 			answer_reset(&r);
 			break;
@@ -703,9 +727,9 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 			break;
 		}
 		answer_reset(&r);
-		p = xasprintf("/actions/runs/%s/jobs", id);
-		ok = gh_get(c, gh, p, &r, &rc);
-		free(p);
+		path = xasprintf("/actions/runs/%s/jobs", id);
+		ok = gh_get(c, gh, path, &r, &rc);
+		free(path);
 		if (!ok) {
 			answer_reset(&r);
 			break;
@@ -722,6 +746,7 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 		free(steps);
 		if (!last || strcmp(line, last) != 0) {
 			say("%s", line);
+			cli_action_progress_state(p, line);
 		}
 		free(last);
 		last = line;
@@ -730,6 +755,7 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 			json_object_set_new(extra, "conclusion", str_or_null(run.conclusion));
 			json_object_set_new(extra, "url", str_or_null(run.html_url));
 			cli_action_print(c, "run", workflow, id, run.conclusion, extra);
+			answered = true;
 			rc = github_run_ok(&run) ? 0 : 1;
 			if (rc) {
 				say("run %s ended %s; see %s", id, or_dash(run.conclusion),
@@ -739,12 +765,17 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 		}
 		if (!pause_follow(c)) {
 			rc = 130;
-			say("stopped following; run %s goes on: check it with 'labdeck deploy run' "
-			    "on "
-			    "GitHub (%s)",
-			    id, or_dash(run.html_url));
 			break;
 		}
+	}
+	if (rc == 130) {
+		say("stopped following; run %s goes on: see it on GitHub (%s)", id,
+		    or_dash(run.html_url));
+	}
+	if (!answered) {
+		/* no answer was printed: say why on Discord */
+		cli_action_progress_end(p, rc == 130 ? "stopped following; still running"
+		                                     : "could not follow the run; it goes on");
 	}
 	free(last);
 	github_job_list_finish(&jobs);

@@ -104,7 +104,8 @@ struct run {
 	char *exitstatus_safe; /* for a terminal */
 	json_t *log;           /* the failed task's last lines */
 	int64_t t0;
-	bool progress_line; /* an in-place line is on stderr */
+	bool progress_line;            /* an in-place line is on stderr */
+	struct cli_progress *progress; /* the Discord mirror while following */
 };
 
 static void on_located(void *ud, const struct guest_row *g, const struct err *err)
@@ -157,6 +158,9 @@ static void on_progress(void *ud, const struct pve_task_status *st)
 		r->progress_line = true;
 	} else if (!r->running_seen) {
 		say("%s guest %d on %s: running", pve_action_name(r->action), r->vmid, r->node);
+	}
+	if (!r->running_seen) {
+		cli_action_progress_state(r->progress, "running");
 	}
 	r->running_seen = true;
 }
@@ -273,6 +277,9 @@ static int run_action(struct run *r, bool yes, bool wait)
 	say("%s guest %d (%s) on %s: task %s", pve_action_name(r->action), r->vmid, r->name,
 	    r->node, r->upid);
 
+	/* From here every path ends the progress once: cli_action_print edits its message into
+	 * the answer, or cli_action_progress_end says why there is none. */
+	r->progress = cli_action_progress(c, pve_action_name(r->action), r->target);
 	struct event *sigint = evsignal_new(c->base, SIGINT, on_sigint, r);
 	event_add(sigint, NULL);
 	r->t0 = now_mono_ms();
@@ -285,6 +292,7 @@ static int run_action(struct run *r, bool yes, bool wait)
 		say("stopped following; the task goes on. Check it in the Proxmox web UI (Tasks) "
 		    "or with: pvesh get /nodes/%s/tasks/%s/status",
 		    r->node, r->upid);
+		cli_action_progress_end(r->progress, "stopped following; still running");
 		cli_action_print(c, pve_action_name(r->action), r->target, r->upid, "running",
 		                 extra_of(r));
 		rc = 130;
@@ -296,6 +304,9 @@ static int run_action(struct run *r, bool yes, bool wait)
 		    "/nodes/%s/tasks/%s/status",
 		    r->err.msg, r->node, r->upid);
 		r->c->exit_status = err_exit_status(r->err.code);
+		char *why = xasprintf("could not follow the task: %s", r->err.msg);
+		cli_action_progress_end(r->progress, why);
+		free(why);
 		cli_action_print(c, pve_action_name(r->action), r->target, r->upid, "running",
 		                 extra_of(r));
 		rc = err_exit_status(r->err.code);

@@ -97,9 +97,10 @@ void help_draw(WINDOW *w, int y, int h, int cols, enum key_scope scope, int scro
 
 void help_print_markdown(FILE *out)
 {
-	static const enum key_scope order[] = {SCOPE_GLOBAL,   SCOPE_LIST,  SCOPE_PODS,
-	                                       SCOPE_DETAIL,   SCOPE_LOGS,  SCOPE_CHAT,
-	                                       SCOPE_SESSIONS, SCOPE_GUESTS};
+	static const enum key_scope order[] = {SCOPE_GLOBAL,   SCOPE_LIST,   SCOPE_PODS,
+	                                       SCOPE_DETAIL,   SCOPE_LOGS,   SCOPE_CHAT,
+	                                       SCOPE_SESSIONS, SCOPE_GUESTS, SCOPE_HOSTS,
+	                                       SCOPE_DEPLOY,   SCOPE_JOBS,   SCOPE_TOPOLOGY};
 	_Static_assert(sizeof(order) / sizeof(order[0]) == SCOPE_COUNT,
 	               "every scope has a section in docs/keys.md");
 	static const char *const titles[] = {"Everywhere",
@@ -109,7 +110,11 @@ void help_print_markdown(FILE *out)
 	                                     "Log view",
 	                                     "Chat view",
 	                                     "Sessions list (S in the chat)",
-	                                     "Guests view"};
+	                                     "Guests view",
+	                                     "Hosts view (SSH)",
+	                                     "Deploy view (ArgoCD, GitHub Actions)",
+	                                     "Jobs view (Airflow DAGs, CronJobs)",
+	                                     "Topology view"};
 	size_t n;
 	const struct binding *b = keys_bindings(&n);
 	for (size_t s = 0; s < sizeof(order) / sizeof(order[0]); s++) {

@@ -78,6 +78,19 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_GUESTS, 'D', ACT_GUEST_SHUTDOWN},
         {SCOPE_GUESTS, 'X', ACT_GUEST_STOP},
         {SCOPE_GUESTS, 'B', ACT_GUEST_REBOOT},
+        {SCOPE_JOBS, 'T', ACT_JOBS_TRIGGER},
+        {SCOPE_JOBS, 'P', ACT_JOBS_PAUSE},
+        {SCOPE_HOSTS, 'c', ACT_HOST_COMMAND},
+        {SCOPE_HOSTS, 'o', ACT_HOST_OUTPUT},
+        {SCOPE_DEPLOY, '\t', ACT_DEPLOY_SECTION},
+        {SCOPE_DEPLOY, 'S', ACT_DEPLOY_SYNC},
+        {SCOPE_DEPLOY, 'P', ACT_DEPLOY_PRUNE},
+        {SCOPE_DEPLOY, 'D', ACT_DEPLOY_DRY_RUN},
+        {SCOPE_DEPLOY, 'W', ACT_DEPLOY_DISPATCH},
+        {SCOPE_TOPOLOGY, '\n', ACT_TOPO_FOLD},
+        {SCOPE_TOPOLOGY, '\r', ACT_TOPO_FOLD},
+        {SCOPE_TOPOLOGY, FN(KEY_ENTER), ACT_TOPO_FOLD},
+        {SCOPE_TOPOLOGY, ' ', ACT_TOPO_FOLD},
 };
 
 static size_t n_bindings(void)
@@ -151,6 +164,8 @@ void keys_name(int key, char *out, size_t size)
 		snprintf(out, size, "Enter");
 	} else if (key == ' ') {
 		snprintf(out, size, "Space");
+	} else if (key == '\t') {
+		snprintf(out, size, "Tab");
 	} else if (key < 32) {
 		snprintf(out, size, "^%c", key + 64);
 	} else {
@@ -168,8 +183,9 @@ const struct binding *keys_bindings(size_t *n)
 	return bindings;
 }
 
-static const char *const scope_names[SCOPE_COUNT] = {"global", "list", "pods",     "logs",
-                                                     "detail", "chat", "sessions", "guests"};
+static const char *const scope_names[SCOPE_COUNT] = {"global", "list",   "pods",     "logs",
+                                                     "detail", "chat",   "sessions", "guests",
+                                                     "hosts",  "deploy", "jobs",     "topology"};
 
 const char *keys_scope_name(enum key_scope s)
 {
@@ -186,6 +202,7 @@ static int parse_key(const char *s)
 	        {"Esc", 27},
 	        {"Enter", '\n'},
 	        {"Space", ' '},
+	        {"Tab", '\t'},
 	        {"Down", FN(KEY_DOWN)},
 	        {"Up", FN(KEY_UP)},
 	        {"Home", FN(KEY_HOME)},

@@ -17,6 +17,10 @@ enum key_scope {
 	SCOPE_CHAT,
 	SCOPE_SESSIONS,
 	SCOPE_GUESTS,
+	SCOPE_HOSTS,
+	SCOPE_DEPLOY,
+	SCOPE_JOBS,
+	SCOPE_TOPOLOGY,
 	SCOPE_COUNT
 };
 
@@ -29,10 +33,10 @@ enum key_scope {
 	X(ACT_VIEW_GUESTS, "guests", "Proxmox VMs and containers")                                 \
 	X(ACT_VIEW_PODS, "pods", "Kubernetes pods")                                                \
 	X(ACT_VIEW_CHAT, "chat", "chat with local models and Gemini (:chat gemini switches)")      \
-	X(ACT_VIEW_DEPLOY, "deploy", "ArgoCD and GitHub Actions (not in this version)")            \
-	X(ACT_VIEW_JOBS, "jobs", "Airflow DAGs and CronJobs (not in this version)")                \
-	X(ACT_VIEW_HOSTS, "hosts", "SSH hosts (not in this version)")                              \
-	X(ACT_VIEW_TOPOLOGY, "topology", "the lab as one picture (not in this version)")           \
+	X(ACT_VIEW_DEPLOY, "deploy", "ArgoCD applications and GitHub Actions workflows")           \
+	X(ACT_VIEW_JOBS, "jobs", "Airflow DAGs and CronJobs")                                      \
+	X(ACT_VIEW_HOSTS, "hosts", "SSH hosts and their quick commands")                           \
+	X(ACT_VIEW_TOPOLOGY, "topology", "the lab as one tree: hosts, guests, nodes, workloads")   \
 	X(ACT_FILTER, "filter", "filter the list as you type (Enter keeps it, Esc clears)")        \
 	X(ACT_COMMAND, "command",                                                                  \
 	  "command line (:pods, :ns NAME, :theme NAME, :q), Tab completes")                        \
@@ -69,7 +73,21 @@ enum key_scope {
 	X(ACT_GUEST_START, "start", "start the guest (asks first)")                                \
 	X(ACT_GUEST_SHUTDOWN, "shutdown", "shut the guest down cleanly (asks first)")              \
 	X(ACT_GUEST_STOP, "stop", "stop the guest: power off (asks for its name)")                 \
-	X(ACT_GUEST_REBOOT, "reboot", "reboot the guest (asks first)")
+	X(ACT_GUEST_REBOOT, "reboot", "reboot the guest (asks first)")                             \
+	X(ACT_JOBS_TRIGGER, "trigger", "trigger the DAG, or run the CronJob now (asks first)")     \
+	X(ACT_JOBS_PAUSE, "pause-dag", "pause or unpause the DAG (asks first)")                    \
+	X(ACT_HOST_COMMAND, "ssh-command", "type a command line to run on the host (asks first)")  \
+	X(ACT_HOST_OUTPUT, "ssh-output", "the last command's output (Esc stops it while it runs)") \
+	X(ACT_DEPLOY_SECTION, "section",                                                           \
+	  "switch between ArgoCD applications and GitHub workflows")                               \
+	X(ACT_DEPLOY_SYNC, "sync", "sync the selected ArgoCD application (asks first)")            \
+	X(ACT_DEPLOY_PRUNE, "sync-prune",                                                          \
+	  "sync with prune: deletes what git no longer has (asks for its name)")                   \
+	X(ACT_DEPLOY_DRY_RUN, "sync-dry-run",                                                      \
+	  "sync as a dry run: shows what would change (asks first)")                               \
+	X(ACT_DEPLOY_DISPATCH, "dispatch",                                                         \
+	  "run the selected workflow on [github] ref (asks first)")                                \
+	X(ACT_TOPO_FOLD, "fold", "fold or unfold the selected line of the tree")
 
 enum action {
 #define X(e, name, help) e,

@@ -51,6 +51,8 @@ static void usage(FILE *out)
 	      "                        run COMMAND on the [ssh \"HOST\"] host: its output, its\n"
 	      "                        exit status ('ssh HOST' lists quick commands, ':NAME' runs "
 	      "one)\n"
+	      "  topology              hosts -> guests -> Kubernetes nodes -> workloads and models,\n"
+	      "                        with capacity, allocation, use and warnings\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json                print one JSON object (SPEC shapes) instead of a table\n"
@@ -65,8 +67,6 @@ static void usage(FILE *out)
 	      "  --keys                print the console's key bindings (Markdown)\n"
 	      "  --version             print the version\n"
 	      "  -h, --help            this help\n"
-	      "\n"
-	      "Not in this version yet: topology.\n"
 	      "\n"
 	      "Exit status: 0 done; 1 refused or failed; 2 usage or configuration error;\n"
 	      "3 a backend unreachable, timed out or malformed; 4 authentication or permission "
@@ -297,6 +297,8 @@ int main(int argc, char **argv)
 		run = cli_guests;
 	} else if (strcmp(cmd, "pods") == 0) {
 		run = cli_pods;
+	} else if (strcmp(cmd, "topology") == 0) {
+		run = cli_topology;
 	} else if (strcmp(cmd, "rag") == 0) {
 		run = run_rag;
 		rag_argc = argc - optind;

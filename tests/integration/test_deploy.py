@@ -1,10 +1,14 @@
 """Integration tests of `labdeck deploy list|sync|run` against labsim's ArgoCD and GitHub: what was
 sent (labsim's request record), what was printed, the exit status; the refusals that send
-nothing; the services' own error bodies; a hostile name never reaching the terminal raw."""
+nothing; the services' own error bodies; a hostile name never reaching the terminal raw; Ctrl-C
+while following; GitHub's primary rate limit waited out until X-RateLimit-Reset (GETs only)."""
 import json
 import os
 import pty
+import re
 import select
+import signal
+import subprocess
 import time
 
 import itest
@@ -346,3 +350,109 @@ def deploy_sync_busy_terminate_pty(lab):
               "then synced again", (code, out, methods))
     finally:
         knob(lab, "/argocd/apps/frontend", {"polls": 2})
+
+
+def interrupt_when(lab, args, ready, timeout=15):
+    """Runs labdeck ARGS in a process group of its own, sends it SIGINT (as Ctrl-C on a terminal
+    does: to the whole group) once ready() is true, and returns (exit status, stdout, stderr)."""
+    e = dict(os.environ, LC_ALL="C.UTF-8", **FAST)
+    p = subprocess.Popen([itest.LABDECK, "--config", lab.config] + args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, text=True,
+                         start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and p.poll() is None and not ready():
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=timeout)
+    check("Sanitizer" not in err and "runtime error:" not in err, "no sanitizer report", err)
+    return p.returncode, out, err
+
+
+def last_discord(lab):
+    msgs = lab._admin("GET", "/discord/messages")["messages"]
+    return msgs[-1] if msgs else None
+
+
+@test
+def deploy_sync_ctrl_c_stops_following(lab):
+    lab.clear()
+    settle(lab, "frontend")
+    knob(lab, "/argocd/apps/frontend", {"polls": 1000})
+    try:
+        code, out, err = interrupt_when(
+            lab, ["deploy", "sync", "frontend", "--yes", "--wait"],
+            lambda: len([q for q in lab.requests("argocd")
+                         if q["method"] == "GET" and q["path"] == "/api/v1/applications/frontend"]) >= 2)
+        check(code == 130, "Ctrl-C while following: exit 130", (code, out, err))
+        check("stopped following; the sync of frontend goes on" in err and "labdeck deploy list" in err,
+              "says the sync goes on and how to check it", err)
+        check(out == "", "no answer on stdout", out)
+        posts = changing(lab.requests("argocd"))
+        check(len(posts) == 1 and posts[0]["path"] == "/api/v1/applications/frontend/sync",
+              "one sync sent, nothing to stop it", posts)
+        app = lab._admin("GET", "/argocd/apps")["apps"]["frontend"]
+        check(app["phase"] == "Running", "the sync itself still runs", app)
+        m = last_discord(lab)
+        check(m and m["history"][0] == "**sync** frontend: started"
+              and m["content"] == "**sync** frontend: stopped following; still running",
+              "the Discord message was posted at the start and ends saying it was left running", m)
+    finally:
+        knob(lab, "/argocd/apps/frontend", {"polls": 2})
+    settle(lab, "frontend")
+
+
+@test
+def deploy_run_waits_for_the_rate_limit_reset(lab):
+    """GitHub's primary limit: 403 with X-RateLimit-Remaining 0 and no Retry-After. A GET waits
+    until X-RateLimit-Reset, then asks again."""
+    lab.clear()
+    knob(lab, "/github/knobs", {"remaining": 0, "reset_in": 2})
+    try:
+        t0 = time.time()
+        r = dl(lab, "deploy", "list", "--json")
+    finally:
+        knob(lab, "/github/knobs", {"remaining": 4990, "reset_in": 3600})
+    check(r.code == 0 and len(r.json()["workflows"]) == 6 and r.json()["errors"] == [],
+          "the workflows, once the limit reset", r)
+    wf = [q for q in lab.requests("github") if q["path"].startswith("/repos/lab/homelab/actions/workflows")]
+    check([q["status"] for q in wf] == [403, 200], "refused once, asked again once", wf)
+    gap = wf[1]["time"] - wf[0]["time"]
+    check(1.0 <= gap <= 4.5, "asked again after the reset (2 s), not before: %.2f s" % gap, wf)
+    check(time.time() - t0 < 10, "no long wait", None)
+
+
+@test
+def deploy_rate_limit_reset_far_away_is_said(lab):
+    lab.clear()
+    knob(lab, "/github/knobs", {"remaining": 0, "reset_in": 600})
+    try:
+        r = dl(lab, "deploy", "list")
+        r2 = dl(lab, "deploy", "run", "deploy-gateway.yml", "--yes", "--wait")
+    finally:
+        knob(lab, "/github/knobs", {"remaining": 4990, "reset_in": 3600})
+    check(r.elapsed < 5, "a reset 10 min away is not waited for", r)
+    check(r.code == 3, "rate limited: exit 3", r)
+    check(re.search(r"API rate limit exceeded.*the rate limit resets at \d\d:\d\d:\d\d \(in 10 min\)",
+                    r.err), "GitHub's message and when the limit resets, plainly", r)
+    wf = [q for q in lab.requests("github") if "/actions/workflows?" in q["path"]]
+    check(len(wf) == 1, "asked once", wf)
+    check(r2.code == 3 and "resets at" in r2.err and r2.out == "", "the dispatch refused: exit 3", r2)
+    posts = changing(lab.requests("github"))
+    check(len(posts) == 1, "the dispatch POST was sent once, never again", posts)
+
+
+@test
+def deploy_rate_limited_post_is_not_retried(lab):
+    """Even with the reset 2 s away, a POST refused by the rate limit is not sent again."""
+    lab.clear()
+    knob(lab, "/github/knobs", {"remaining": 0, "reset_in": 2})
+    try:
+        r = dl(lab, "deploy", "run", "deploy-gateway.yml", "--yes")
+        time.sleep(2.5)
+    finally:
+        knob(lab, "/github/knobs", {"remaining": 4990, "reset_in": 3600})
+    check(r.code == 3 and "API rate limit exceeded" in r.err, "the dispatch refused: exit 3", r)
+    posts = changing(lab.requests("github"))
+    check(len(posts) == 1, "one POST: a dispatch is never retried on its own", posts)
+    check(r.elapsed < 1.5, "and not waited for either", r)

@@ -3,12 +3,20 @@ changing command that answers through cli_action_print) with labsim's [discord] 
 config posts one message naming the action (?wait=true, no mentions allowed, Markdown in the
 name escaped); a deleted webhook is one warning and changes neither stdout nor the exit status;
 a 429 is waited out as retry_after says and the message is then sent once; Discord down is one
-warning; without [discord] nothing is sent; the webhook's token never reaches the terminal."""
+warning; without [discord] nothing is sent; the webhook's token never reaches the terminal. A followed action (`guest start --wait`) is one
+message posted when it starts and edited at each state change into its end (OK, failed, or left
+running after Ctrl-C)."""
+import atexit
 import json
 import os
+import signal
+import subprocess
 import tempfile
+import time
 
-from itest import check, run, sanitizer_clean, test
+import itest
+from itest import check, run, sanitizer_clean, test, test_alone
+from lab import Lab
 
 MODEL = "qwen2.5:14b"
 
@@ -153,3 +161,94 @@ def discord_down_is_one_warning(lab):
           and "discord webhook" in lines[0], "one warning naming the discord webhook, not its URL", r)
     no_secret(lab, r)
     check(os.path.basename(lab.state["discord"]["webhook_url"]) not in r.err, "no part of the URL", r)
+
+
+# ---- a followed action: one message posted at its start, edited at each state change ----------
+
+_guest_lab = []
+
+
+def guest_lab():
+    """A labsim of its own (guests change power state here), with no churn: 103 is stopped."""
+    if not _guest_lab:
+        lab = Lab("--churn", "0")
+        atexit.register(lab.close)
+        _guest_lab.append(lab)
+    lab = _guest_lab[0]
+    lab._admin("POST", "/proxmox/tasks", {"polls": 1, "seconds": 0, "power_denied": False})
+    r = run("guests", "--json", config=lab.config)
+    check(r.code == 0, "labdeck guests --json works", r)
+    if {g["vmid"]: g for g in r.json()["guests"]}[103]["status"] != "stopped":
+        r = run("guest", "stop", "103", "--yes", "--wait", config=lab.config,
+                env={"LABDECK_POLL_INTERVAL": "0.05"}, stdin="")
+        check(r.code == 0, "103 stopped before the test", r)
+    reset(lab)
+    lab._admin("POST", "/proxmox/tasks", {"polls": 3, "seconds": 10})
+    return lab
+
+
+def history(lab):
+    msgs = messages(lab)
+    check(len(msgs) == 1, "one message for the action", msgs)
+    return msgs[0]
+
+
+@test_alone
+def discord_followed_guest_start_is_one_message_edited():
+    lab = guest_lab()
+    # Slow enough polls that Discord takes the "running" edit before the end (edits coalesce).
+    r = run("guest", "start", "103", "--yes", "--wait", config=lab.config,
+            env={"LABDECK_POLL_INTERVAL": "0.3"}, stdin="")
+    sanitizer_clean(r)
+    check(r.code == 0 and r.out.startswith("start 103: OK (UPID:pve-a:"), "the task ended OK", r)
+    check("warning" not in r.err, "no Discord warning", r)
+    m = history(lab)
+    check(m["history"][0] == "**start** 103: started", "posted at the start: 'started'", m)
+    check("**start** 103: running" in m["history"][1:-1], "edited to running while followed", m)
+    check(m["content"].startswith("**start** 103: OK (UPID:pve-a:") and ":qmstart:103:" in m["content"],
+          "edited into the final state with the UPID", m)
+    check(m["edits"] == len(m["history"]) - 1 >= 2, "the same message edited, not new ones", m)
+    sent = lab.requests("discord")
+    check([s["method"] for s in sent].count("POST") == 1
+          and all(s["method"] == "PATCH" for s in sent[1:]),
+          "one POST, then PATCHes of that message", [(s["method"], s["path"]) for s in sent])
+    check(all(s["path"].split("?")[0].endswith("/messages/" + m["id"]) for s in sent[1:]),
+          "every edit is of the posted message", sent)
+
+
+@test_alone
+def discord_followed_guest_failure_ends_the_message():
+    lab = guest_lab()
+    lab._admin("POST", "/proxmox/tasks", {"fail": {"exitstatus": "start failed: no boot disk",
+                                                   "log": ["TASK ERROR: start failed"]}})
+    r = run("guest", "start", "103", "--yes", "--wait", config=lab.config,
+            env={"LABDECK_POLL_INTERVAL": "0.05"}, stdin="")
+    sanitizer_clean(r)
+    check(r.code == 1, "the failed task exits 1", r)
+    m = history(lab)
+    check(m["history"][0] == "**start** 103: started" and
+          m["content"].startswith("**start** 103: failed: start failed: no boot disk (UPID:"),
+          "the message ends in the failure", m)
+
+
+@test_alone
+def discord_followed_guest_ctrl_c_ends_the_message():
+    lab = guest_lab()
+    lab._admin("POST", "/proxmox/tasks", {"polls": 1000, "seconds": 1000})
+    e = dict(os.environ, LC_ALL="C.UTF-8", LABDECK_POLL_INTERVAL="0.05")
+    p = subprocess.Popen([itest.LABDECK, "--config", lab.config, "guest", "start", "103", "--yes",
+                          "--wait"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=e, text=True)
+    deadline = time.time() + 10
+    while time.time() < deadline and not (
+            messages(lab) and any("/tasks/" in q["path"] for q in lab.requests("proxmox"))):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=15)
+    check(p.returncode == 130, "Ctrl-C: exit 130", (p.returncode, out, err))
+    m = history(lab)
+    check(m["history"][0] == "**start** 103: started"
+          and m["content"] == "**start** 103: stopped following; still running",
+          "the message says the task was left running", m)
+    lab._admin("POST", "/proxmox/tasks", {"seconds": 0})

@@ -249,6 +249,53 @@ def guest_ctrl_c_stops_following():
 
 
 @test_alone
+def guest_ctrl_c_on_a_terminal():
+    """The real thing: labdeck on a terminal, confirmed with y, following; Ctrl-C typed on the
+    terminal (the line discipline signals the foreground process group)."""
+    lab = guest_lab()
+    lab._admin("POST", "/proxmox/tasks", {"polls": 1000, "seconds": 1000})
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(FAST)
+        os.environ["LC_ALL"] = "C.UTF-8"
+        os.execv(itest.LABDECK, [itest.LABDECK, "--config", lab.config, "guest", "reboot", "110",
+                                 "--wait"])
+    out = b""
+    answered = interrupted = False
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                d = os.read(fd, 4096)
+            except OSError:
+                break
+            if not d:
+                break
+            out += d
+        if not answered and b"[y/N]" in out:
+            os.write(fd, b"y\n")
+            answered = True
+        if answered and not interrupted and b"running, " in out:
+            time.sleep(0.2)
+            os.write(fd, b"\x03")  # Ctrl-C
+            interrupted = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    code = os.waitstatus_to_exitcode(status)
+    text = out.decode("utf-8", "replace")
+    check(answered and interrupted, "asked, answered, then followed on the terminal", text)
+    check(code == 130, "Ctrl-C while following: exit 130", (code, text))
+    check("Sanitizer" not in text and "runtime error:" not in text, "no sanitizer report", text)
+    check("stopped following; the task goes on" in text and "pvesh get /nodes/pve-a/tasks/UPID" in text,
+          "says the task goes on and how to check it", text)
+    check([q["path"] for q in posts(lab)] == ["/api2/json/nodes/pve-a/lxc/110/status/reboot"],
+          "one POST, nothing sent to stop the task", posts(lab))
+    st = lab._admin("POST", "/proxmox/tasks", {"seconds": 0})
+    check(st["tasks"][-1]["status"] == "running", "the task itself was not stopped", st)
+
+
+@test_alone
 def guest_hostile_names_are_sanitised():
     lab = guest_lab("--hostile-names")
     lab._admin("POST", "/proxmox/tasks", {"fail": {"exitstatus": "bad \x1b]0;pwned\x07 thing",

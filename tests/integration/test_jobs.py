@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 
@@ -273,3 +274,37 @@ def jobs_airflow3(lab=None):
               "exactly one renewal", lab.requests("airflow"))
     finally:
         lab.close()
+
+
+@test
+def jobs_trigger_ctrl_c_stops_following(lab):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while a run is followed: exit
+    130, the run goes on, and the Discord message says it was left running."""
+    lab.clear()
+    e = dict(os.environ, LC_ALL="C.UTF-8", LABDECK_POLL_INTERVAL="5")
+    p = subprocess.Popen([itest.LABDECK, "--config", lab.config, "jobs", "trigger", "backup_postgres",
+                          "--yes", "--wait"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=e, text=True, start_new_session=True)
+    deadline = time.time() + 15
+    while time.time() < deadline and p.poll() is None and not sent(lab, "airflow", "POST"):
+        time.sleep(0.05)
+    time.sleep(0.3)  # now in the 5 s pause between polls
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=15)
+    check(p.returncode == 130, "Ctrl-C while following: exit 130", (p.returncode, out, err))
+    check("Sanitizer" not in err and "runtime error:" not in err, "no sanitizer report", err)
+    check("stopped following; the run goes on" in err and "labdeck jobs list" in err,
+          "says the run goes on and how to check it", err)
+    check(out == "", "no answer on stdout", out)
+    posts = sent(lab, "airflow", "POST")
+    check(len(posts) == 1 and posts[0]["path"] == "/api/v1/dags/backup_postgres/dagRuns",
+          "one trigger sent", posts)
+    check(sent(lab, "airflow", "PATCH") == [] and sent(lab, "airflow", "DELETE") == [],
+          "nothing sent to stop the run", lab.requests("airflow"))
+    runs = admin(lab, "GET", "/airflow")["dags"]["backup_postgres"]["runs"]
+    check(runs and runs[-1]["state"] in ("queued", "running"), "the run itself goes on", runs)
+    msgs = admin(lab, "GET", "/discord/messages")["messages"]
+    check(msgs and msgs[-1]["history"][0] == "**jobs trigger** backup\\_postgres: started"
+          and msgs[-1]["content"] == "**jobs trigger** backup\\_postgres: stopped following; still running",
+          "the Discord message posted at the start ends saying it was left running",
+          msgs[-1] if msgs else None)

@@ -404,6 +404,18 @@ class Kubernetes:
             if r is None:
                 return 409, {"error": "no pod to %s" % (data.get("action") or "change")}
             return 200, r
+        if path == "/kubernetes/node" and method == "POST":
+            # topology knob: shrink a node's allocatable so its pods' requests overfill it
+            data = data or {}
+            n = self.lab.k8s_node_by_name.get(data.get("name"))
+            if n is None:
+                return 404, {"error": "unknown node %r" % data.get("name")}
+            if "alloc_cpu_m" in data:
+                n.alloc_cpu_m = int(data["alloc_cpu_m"])
+            if "alloc_mem_ki" in data:
+                n.alloc_mem_ki = int(data["alloc_mem_ki"])
+            n.rv += 1
+            return 200, {"name": n.name, "alloc_cpu_m": n.alloc_cpu_m, "alloc_mem_ki": n.alloc_mem_ki}
         if path == "/pods" and method == "POST":
             n = (data or {}).get("count")
             if not isinstance(n, int) or n < 0 or n > 1000000:

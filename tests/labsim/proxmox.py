@@ -105,6 +105,7 @@ class Proxmox:
             (re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/status$"), self.get_guest_status_index),
             (re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/status/current$"), self.get_guest_status),
             (re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/rrddata$"), self.get_guest_rrd),
+            (re.compile(r"^/nodes/([^/]+)/qemu/(\d+)/agent/network-get-interfaces$"), self.get_agent_interfaces),
             (re.compile(r"^/nodes/([^/]+)/tasks/([^/]+)/status$"), self.get_task_status),
             (re.compile(r"^/nodes/([^/]+)/tasks/([^/]+)/log$"), self.get_task_log),
         ]
@@ -236,6 +237,23 @@ class Proxmox:
             else:
                 self.lab.pve_offline.discard(node)
             return 200, {"offline": sorted(self.lab.pve_offline)}
+        if path == "/proxmox/guest" and method == "POST":
+            # topology knobs: resize a guest (overcommit its host), drop its agent, rename it
+            data = data or {}
+            g = self.lab.guest_by_id.get(data.get("vmid"))
+            if g is None:
+                return 400, {"error": "unknown vmid %r" % data.get("vmid")}
+            if "cores" in data:
+                g.cores = int(data["cores"])
+            if "memory_mib" in data:
+                g.memory_mib = int(data["memory_mib"])
+                g.maxmem = g.memory_mib * MiB
+            if "agent" in data:
+                g.extra_config["agent"] = "1" if data["agent"] else "0"
+            if "name" in data:
+                g.name = str(data["name"])
+            return 200, {"vmid": g.vmid, "name": g.name, "cores": g.cores, "memory_mib": g.memory_mib,
+                         "agent": g.extra_config.get("agent", "0")}
         if path == "/proxmox/tasks":
             if method == "POST":
                 data = data or {}
@@ -521,6 +539,31 @@ class Proxmox:
     def _uuid(g, salt=""):
         h = hashlib.md5(("%s%d" % (salt, g.vmid)).encode()).hexdigest()
         return "%s-%s-4%s-a%s-%s" % (h[:8], h[8:12], h[13:16], h[17:20], h[20:32])
+
+    def get_agent_interfaces(self, req, node, vmid):
+        """The guest agent's interfaces (qemu-guest-agent guest-network-get-interfaces in
+        data.result): lo, and eth0 with the guest's address and a link-local one. A guest whose
+        config has no agent, or that is not running, answers 500 as Proxmox does."""
+        self.node_or_error(node)
+        g = self.guest_or_error(node, "qemu", vmid)
+        if not str(g.extra_config.get("agent", "0")).startswith("1"):
+            raise PveError(500, "No QEMU guest agent configured")
+        if not g.running or not g.ip:
+            raise PveError(500, "QEMU guest agent is not running")
+        mac = (g.mac or "bc:24:11:00:00:00").lower()
+        parts = mac.split(":")
+        ll = "fe80::be24:11ff:fe%s:%s%s" % (parts[3], parts[4], parts[5])
+        lo = {"name": "lo", "hardware-address": "00:00:00:00:00:00",
+              "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8},
+                               {"ip-address": "::1", "ip-address-type": "ipv6", "prefix": 128}],
+              "statistics": {"rx-bytes": 51234, "rx-dropped": 0, "rx-errs": 0, "rx-packets": 612,
+                             "tx-bytes": 51234, "tx-dropped": 0, "tx-errs": 0, "tx-packets": 612}}
+        eth = {"name": "eth0", "hardware-address": mac,
+               "ip-addresses": [{"ip-address": g.ip, "ip-address-type": "ipv4", "prefix": 24},
+                                {"ip-address": ll, "ip-address-type": "ipv6", "prefix": 64}],
+               "statistics": {"rx-bytes": 912345678, "rx-dropped": 0, "rx-errs": 0, "rx-packets": 723411,
+                              "tx-bytes": 123456789, "tx-dropped": 0, "tx-errs": 0, "tx-packets": 512344}}
+        return self.ok({"result": [lo, eth]})
 
     def get_guest_status(self, req, node, gtype, vmid):
         self.node_or_error(node)

@@ -1141,7 +1141,7 @@ def main():
         section("llm faults", selftest_llm.llm_fault_checks, a, check)
         # The operations services and the Proxmox/Kubernetes actions: selftest_NAME.py each,
         # a checks(inst, check) function, run when the file is there.
-        for name in ("proxmox_tasks", "k8s_batch", "argocd", "github", "airflow", "discord"):
+        for name in ("proxmox_tasks", "k8s_batch", "argocd", "github", "airflow", "discord", "topology"):
             if os.path.exists(os.path.join(HERE, "selftest_%s.py" % name)):
                 section(name, __import__("selftest_" + name).checks, a, check)
         check("default --churn 5: the lab changes by itself", c.list_rv() != rv_c0)

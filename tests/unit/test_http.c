@@ -87,6 +87,8 @@ struct result {
 	char *reason, *body, *content_type;
 	size_t len;
 	double retry_after;
+	long ratelimit_remaining;
+	double ratelimit_reset;
 	int attempts;
 	int64_t started_ms, done_ms;
 	/* streaming */
@@ -220,6 +222,20 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/wait3600") == 0) {
 		evhttp_add_header(out, "Retry-After", "3600");
 		support_reply(req, 429, "Too Many Requests", NULL, "quota used up", 13);
+	} else if (strcmp(path, "/ratelimited") == 0) {
+		/* GitHub's primary limit: a 403 that says when it resets, no Retry-After. */
+		evhttp_add_header(out, "X-RateLimit-Limit", "5000");
+		evhttp_add_header(out, "X-RateLimit-Remaining", "0");
+		evhttp_add_header(out, "X-RateLimit-Reset", "1700000123");
+		support_reply(req, 403, "Forbidden", NULL, "rate limit exceeded", 19);
+	} else if (strcmp(path, "/ratelimit-left") == 0) {
+		evhttp_add_header(out, "x-ratelimit-remaining", "4999");
+		evhttp_add_header(out, "x-ratelimit-reset", "1700000456");
+		support_reply(req, 200, "OK", NULL, "fine", 4);
+	} else if (strcmp(path, "/ratelimit-garbled") == 0) {
+		evhttp_add_header(out, "X-RateLimit-Remaining", "lots");
+		evhttp_add_header(out, "X-RateLimit-Reset", "soon");
+		support_reply(req, 200, "OK", NULL, "fine", 4);
 	} else if (strcmp(path, "/status/401") == 0) {
 		/* Proxmox's reason phrase for a bad ticket or token. */
 		support_reply(req, 401, "authentication failure", NULL, "", 0);
@@ -320,6 +336,8 @@ static void on_done(void *ud, struct http_response *resp, const struct err *err)
 	memcpy(r->body, resp->body, resp->len + 1);
 	r->len = resp->len;
 	r->retry_after = resp->retry_after;
+	r->ratelimit_remaining = resp->ratelimit_remaining;
+	r->ratelimit_reset = resp->ratelimit_reset;
 	r->attempts = resp->attempts;
 }
 
@@ -425,6 +443,8 @@ static void test_get_ok(void **state)
 	assert_string_equal(r.reason, "OK");
 	assert_int_equal(r.attempts, 1);
 	assert_true(r.retry_after < 0);
+	assert_int_equal(r.ratelimit_remaining, -1);
+	assert_true(r.ratelimit_reset < 0);
 	assert_int_equal(http_pending(f->http), 0);
 
 	assert_int_equal(hit_count(f, "/ok"), 1);
@@ -580,6 +600,45 @@ static void test_retry_after_too_long_reported(void **state)
 	http_append_retry_after(&r.err, &resp);
 	assert_prefix(r.err.msg, "test: 429");
 	assert_contains(r.err.msg, "retry after 3600 s");
+	result_finish(&r);
+}
+
+/* The rate-limit headers are read from an error answer (a 403 is not retried: the caller decides
+ * to wait for the reset) and from a success, in any case; a value that is not a number counts as
+ * absent. */
+static void test_ratelimit_headers(void **state)
+{
+	struct fixture *f = *state;
+	struct result r;
+	result_init(&r);
+	struct http_request_opts o = opts_for(f, "/ratelimited", &r);
+	start(f, &o, &r);
+	wait_done(f, &r, 5000);
+	assert_false(r.ok);
+	assert_int_equal(r.status, 403);
+	assert_int_equal(r.err.code, ERR_AUTH);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.ratelimit_remaining, 0);
+	assert_true(r.ratelimit_reset == 1700000123.0);
+	assert_true(r.retry_after < 0);
+	result_finish(&r);
+
+	result_init(&r);
+	o = opts_for(f, "/ratelimit-left", &r);
+	start(f, &o, &r);
+	wait_done(f, &r, 5000);
+	assert_true(r.ok);
+	assert_int_equal(r.ratelimit_remaining, 4999);
+	assert_true(r.ratelimit_reset == 1700000456.0);
+	result_finish(&r);
+
+	result_init(&r);
+	o = opts_for(f, "/ratelimit-garbled", &r);
+	start(f, &o, &r);
+	wait_done(f, &r, 5000);
+	assert_true(r.ok);
+	assert_int_equal(r.ratelimit_remaining, -1);
+	assert_true(r.ratelimit_reset < 0);
 	result_finish(&r);
 }
 
@@ -1008,6 +1067,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_retry_after_honoured, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_retry_after_too_long_reported, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_ratelimit_headers, setup, teardown),
 	        cmocka_unit_test(test_status_error_mapping),
 	        cmocka_unit_test_setup_teardown(test_status_over_the_wire, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
