@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "resolve.h"
+#include "vector_scan.h"
 #include "util.h"
 
 #define TIMEOUT_MS 30000
@@ -53,6 +54,9 @@ struct local_index {
 	size_t n_files;
 	struct local_chunk *chunks;
 	size_t n_chunks;
+	/* A reader does not load the index: it streams it (vector_scan.h), in constant memory. */
+	bool streaming;
+	struct vector_scan scan;
 };
 
 /* --- PostgreSQL --- */
@@ -254,8 +258,8 @@ void vector_store_hits_finish(struct vector_store_hits *h)
 	h->len = 0;
 }
 
-static void hits_add(struct vector_store_hits *h, int64_t id, const char *source, const char *title,
-                     const char *text, double distance)
+void vector_store_hits_add(struct vector_store_hits *h, int64_t id, const char *source,
+                           const char *title, const char *text, double distance)
 {
 	h->items = xrealloc(h->items, (h->len + 1) * sizeof(*h->items));
 	struct vector_store_hit *x = &h->items[h->len++];
@@ -636,6 +640,13 @@ static bool local_open(struct local_index *x, bool write, struct err *err)
 			        x->path);
 		}
 	}
+	if (!write) {
+		x->streaming = true;
+		bool ok = vector_scan_open(&x->scan, x->path, err);
+		x->dim = x->scan.dim;
+		x->next_id = x->scan.next_id;
+		return ok;
+	}
 	return local_load(x, err);
 }
 
@@ -753,12 +764,15 @@ static bool scored_before(const struct local_index *x, const struct scored *a,
 	return x->chunks[a->chunk].id < x->chunks[b->chunk].id;
 }
 
-static void local_query(struct vector_store *vs, const float *vec, size_t dim, const char *model,
-                        size_t k, struct vector_store_hits *out)
+static bool local_query(struct vector_store *vs, const float *vec, size_t dim, const char *model,
+                        size_t k, struct vector_store_hits *out, struct err *err)
 {
-	const struct local_index *x = &vs->idx;
+	struct local_index *x = &vs->idx;
+	if (x->streaming) {
+		return vector_scan_query(&x->scan, vec, dim, model, k, out, err);
+	}
 	if (!k || !x->n_chunks) {
-		return;
+		return true;
 	}
 	double qn = vec_norm(vec, dim);
 	struct scored *top = xcalloc(k, sizeof(*top));
@@ -787,9 +801,11 @@ static void local_query(struct vector_store *vs, const float *vec, size_t dim, c
 	}
 	for (size_t i = 0; i < n_top; i++) {
 		const struct local_chunk *c = &x->chunks[top[i].chunk];
-		hits_add(out, c->id, x->files[c->file].source, c->title, c->text, top[i].distance);
+		vector_store_hits_add(out, c->id, x->files[c->file].source, c->title, c->text,
+		                      top[i].distance);
 	}
 	free(top);
+	return true;
 }
 
 /* ======================================= PostgreSQL ======================================= */
@@ -935,8 +951,9 @@ static void pg_finish_call(struct vector_store *vs)
 	case OP_QUERY:
 		for (int i = 0; r && i < PQntuples(r) && vs->hits_out; i++) {
 			double d = PQgetisnull(r, i, 4) ? NAN : c_strtod(PQgetvalue(r, i, 4));
-			hits_add(vs->hits_out, strtoll(PQgetvalue(r, i, 0), NULL, 10),
-			         PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), d);
+			vector_store_hits_add(vs->hits_out, strtoll(PQgetvalue(r, i, 0), NULL, 10),
+			                      PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+			                      PQgetvalue(r, i, 3), d);
 		}
 		break;
 	case OP_NONE:
@@ -1374,6 +1391,7 @@ void vector_store_close(struct vector_store *vs)
 	free(vs->pg.host);
 	free(vs->pg.port);
 	local_clear(&vs->idx);
+	vector_scan_close(&vs->idx.scan);
 	if (vs->idx.lock_fd >= 0) {
 		close(vs->idx.lock_fd); /* releases the lock */
 	}
@@ -1404,6 +1422,11 @@ void vector_store_lookup(struct vector_store *vs, const char *source, struct vec
 {
 	memset(out, 0, sizeof(*out));
 	begin_call(vs, OP_LOOKUP, done, ud);
+	if (vs->local && vs->idx.streaming) {
+		vector_scan_lookup(&vs->idx.scan, source, out);
+		complete_later(vs, NULL);
+		return;
+	}
 	if (vs->local) {
 		local_lookup(&vs->idx, source, out);
 		complete_later(vs, NULL);
@@ -1523,8 +1546,8 @@ void vector_store_query(struct vector_store *vs, const float *vec, size_t dim, c
 		return;
 	}
 	if (vs->local) {
-		local_query(vs, vec, dim, model, k, out);
-		complete_later(vs, NULL);
+		bool ok = local_query(vs, vec, dim, model, k, out, &e);
+		complete_later(vs, ok ? NULL : &e);
 		return;
 	}
 	if (!pg_usable(vs)) {

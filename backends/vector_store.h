@@ -111,6 +111,9 @@ void vector_store_query(struct vector_store *vs, const float *vec, size_t dim, c
 
 void vector_store_file_finish(struct vector_store_file *f);
 void vector_store_hits_finish(struct vector_store_hits *h);
+/* vector_store_hits_add appends a hit (the strings are copied; NULL counts as ""). */
+void vector_store_hits_add(struct vector_store_hits *h, int64_t id, const char *source,
+                           const char *title, const char *text, double distance);
 
 /* vector_store_default_path: $XDG_STATE_HOME/labdeck/rag-index.bin, else
  * ~/.local/state/labdeck/rag-index.bin (heap). */
