@@ -1,0 +1,74 @@
+# The topology view (8, :topology): hosts -> guests -> the Kubernetes node in a guest ->
+# workloads, with bars and figures beside each line, fitting 80x24 and growing at 160x50; Enter
+# folding and unfolding; warnings under the tree with their level word; a source that fails shown
+# as a line naming it while the rest stays. Read into run.py's namespace (Console, lab, @test...).
+
+
+def open_topology(c, timeout=20.0):
+    c.first_frame()
+    c.keys("8")
+    return c.wait_for(lambda s: "[8 topology]" in s.line(0) and "pve-a" in s.text
+                      and "k8s-node-b" in s.text, "the topology view with data", timeout)
+
+
+def row_with(s, text):
+    for i, line in enumerate(s.lines):
+        if text in line:
+            return i, line
+    return -1, ""
+
+
+@test
+def topology_tree_80x24():
+    with Console(lab()) as c:
+        s = open_topology(c)
+        check(all(width(line) <= 80 for line in s.lines), "a line wider than 80 columns:\n%s" % s)
+        _, host = row_with(s, "pve-a")
+        # 8 vCPUs of 12 given on pve-a, 17.5 GiB of 31.1 GiB: bars and the figures beside them
+        check(re.search(r"8\.0/12", host) and "17.5Gi/31.1Gi" in host and "█" in host,
+              "pve-a's line has bars and figures:\n%s" % s)
+        _, guest = row_with(s, "101 k8s-node-a")
+        check(guest.strip().startswith("▾"), "a guest holding a node is unfolded:\n%s" % s)
+        _, node = row_with(s, "node k8s-node-a")
+        check("(address)" in node and "▸" in node, "the node line, matched by address, folded:\n%s" % s)
+        check("1.2/5.8" in node, "the node's allocatable cpu:\n%s" % s)
+        _, pci = row_with(s, "102 k8s-node-b")
+        check("PCI" in pci, "102 shows its passthrough:\n%s" % s)
+        check("lab/backend" not in s.text, "workloads hidden while the node is folded:\n%s" % s)
+        check(any("No warnings" in line for line in s.lines) or "Warnings:" in s.text,
+              "the warnings heading under the tree:\n%s" % s)
+        # Enter on the node unfolds it: its workloads appear; again folds them away
+        select_where(c, lambda t: "node k8s-node-a" in t, "on node k8s-node-a")
+        c.keys("Enter")
+        s = c.wait_for(lambda s: "lab/backend" in s.text, "node a's workloads after Enter")
+        _, wl = row_with(s, "lab/backend")
+        check("Deployment" in wl and "0.2/5.8" in wl, "workload line with requests:\n%s" % s)
+        c.keys("Enter")
+        c.wait_for(lambda s: "lab/backend" not in s.text, "folded again")
+        c.keys("q")
+        check(c.terminal_restored(expect_exit=0) == 0, "exit")
+
+
+@test
+def topology_160x50_warnings_and_outage():
+    lb = Lab("--churn", "0")
+    try:
+        lb._admin("POST", "/proxmox/guest", {"vmid": 102, "cores": 70, "memory_mib": 70000})
+        lb._admin("POST", "/kubernetes/node", {"name": "k8s-node-b", "alloc_cpu_m": 4000})
+        with Console(lb, w=160, h=50) as c:
+            s = open_topology(c)
+            check(all(width(line) <= 160 for line in s.lines), "a line wider than 160:\n%s" % s)
+            check("CPU allocated/capacity" in s.text, "the wide header:\n%s" % s)
+            _, host = row_with(s, "pve-b")
+            check("70.0/16!!" in host and "used" in host, "pve-b over its CPUs, with use:\n%s" % s)
+            s = c.wait_for(lambda s: "WARN pve-b: 70 vCPUs" in s.text
+                           and "CRIT node k8s-node-b: CPU requests" in s.text,
+                           "warnings with level words")
+            lb.fault("kubernetes", "status", code=503, path="/api/v1/pods", count=100)
+            c.keys("r")
+            s = c.wait_for(lambda s: "✗ kubernetes" in s.text, "the failing source as a line", 30)
+            check("pve-b" in s.text and "k8s-node-b" in s.text, "the rest still shown:\n%s" % s)
+            c.keys("q")
+            check(c.terminal_restored(expect_exit=0) == 0, "exit")
+    finally:
+        lb.close()

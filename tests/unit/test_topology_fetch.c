@@ -1,0 +1,193 @@
+/* test_topology_fetch.c: the parsers behind the topology's data — the guest agent's interfaces,
+ * pods' requests and limits with their owning workload, Ollama's URL host — and the input laid
+ * out for topology_build from Kubernetes nodes with allocatable figures. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "k8s.h"
+#include "k8s_parse.h"
+#include "support.h"
+#include "topology_fetch.h"
+
+/* As Proxmox answers /nodes/pve-a/qemu/101/agent/network-get-interfaces (qemu-guest-agent's
+ * guest-network-get-interfaces wrapped in data.result). */
+static const char agent_body[] =
+        "{\"data\":{\"result\":["
+        "{\"name\":\"lo\",\"hardware-address\":\"00:00:00:00:00:00\",\"ip-addresses\":["
+        "{\"ip-address\":\"127.0.0.1\",\"ip-address-type\":\"ipv4\",\"prefix\":8},"
+        "{\"ip-address\":\"::1\",\"ip-address-type\":\"ipv6\",\"prefix\":128}],"
+        "\"statistics\":{\"rx-bytes\":1}},"
+        "{\"name\":\"eth0\",\"hardware-address\":\"bc:24:11:5a:0e:11\",\"ip-addresses\":["
+        "{\"ip-address\":\"10.10.0.11\",\"ip-address-type\":\"ipv4\",\"prefix\":24},"
+        "{\"ip-address\":\"fe80::be24:11ff:fe5a:e11\",\"ip-address-type\":\"ipv6\","
+        "\"prefix\":64},"
+        "{\"ip-address\":\"fd00::11\",\"ip-address-type\":\"ipv6\",\"prefix\":64}]},"
+        "{\"name\":\"cni0\"}]}}";
+
+static void test_agent_addresses(void **state)
+{
+	(void)state;
+	char **a = NULL;
+	struct err e;
+	err_clear(&e);
+	assert_true(topology_fetch_parse_agent(agent_body, strlen(agent_body), &a, &e));
+	assert_non_null(a);
+	assert_string_equal(a[0], "10.10.0.11");
+	assert_string_equal(a[1], "fd00::11");
+	assert_null(a[2]); /* loopback and link-local left out */
+	topology_fetch_strv_free(a);
+
+	const char *bad = "{\"data\":null}";
+	assert_false(topology_fetch_parse_agent(bad, strlen(bad), &a, &e));
+	assert_int_equal(e.code, ERR_MALFORMED);
+	assert_null(a);
+
+	const char *absent = "{\"data\":null,\"message\":\"QEMU guest agent is not running\\n\"}";
+	assert_true(topology_fetch_agent_absent(absent, strlen(absent)));
+	const char *other = "{\"data\":null,\"message\":\"VM 101 not running\\n\"}";
+	assert_false(topology_fetch_agent_absent(other, strlen(other)));
+}
+
+static const char pods_body[] =
+        "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{},\"items\":["
+        /* a Deployment's pod: two containers, an init container larger in memory */
+        "{\"metadata\":{\"name\":\"web-7d4b9c-x2x\",\"namespace\":\"lab\","
+        "\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"7d4b9c\"},"
+        "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
+        "\"name\":\"web-7d4b9c\",\"uid\":\"u1\",\"controller\":true}]},"
+        "\"spec\":{\"nodeName\":\"k8s-node-a\",\"containers\":["
+        "{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":\"250m\",\"memory\":\"512Mi\"},"
+        "\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}},"
+        "{\"name\":\"side\",\"resources\":{\"requests\":{\"cpu\":\"50m\",\"memory\":\"64Mi\"}}}],"
+        "\"initContainers\":[{\"name\":\"init\",\"resources\":{\"requests\":"
+        "{\"cpu\":\"100m\",\"memory\":\"2Gi\"}}}]},"
+        "\"status\":{\"phase\":\"Running\"}},"
+        /* a ReplicaSet whose name does not end in the hash stays a ReplicaSet */
+        "{\"metadata\":{\"name\":\"rs-pod\",\"namespace\":\"lab\","
+        "\"labels\":{\"pod-template-hash\":\"abc\"},"
+        "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"plain\",\"controller\":true}]},"
+        "\"spec\":{\"containers\":[{\"name\":\"c\"}]},\"status\":{\"phase\":\"Pending\"}},"
+        /* a StatefulSet's pod */
+        "{\"metadata\":{\"name\":\"pg-0\",\"namespace\":\"db\","
+        "\"ownerReferences\":[{\"kind\":\"StatefulSet\",\"name\":\"pg\",\"controller\":true}]},"
+        "\"spec\":{\"nodeName\":\"k8s-node-b\",\"containers\":[{\"name\":\"pg\",\"resources\":"
+        "{\"requests\":{\"cpu\":\"4\",\"memory\":\"16Gi\"}}}]},"
+        "\"status\":{\"phase\":\"Running\"}},"
+        /* a static pod (owned by its Node) stands alone; a finished Job pod */
+        "{\"metadata\":{\"name\":\"kube-apiserver-k8s-node-a\",\"namespace\":\"kube-system\","
+        "\"ownerReferences\":[{\"kind\":\"Node\",\"name\":\"k8s-node-a\",\"controller\":true}]},"
+        "\"spec\":{\"nodeName\":\"k8s-node-a\",\"containers\":[{\"name\":\"a\",\"resources\":"
+        "{\"requests\":{\"cpu\":\"250m\"}}}]},\"status\":{\"phase\":\"Running\"}},"
+        "{\"metadata\":{\"name\":\"job-x\",\"namespace\":\"lab\","
+        "\"ownerReferences\":[{\"kind\":\"Job\",\"name\":\"job\",\"controller\":true}]},"
+        "\"spec\":{\"nodeName\":\"k8s-node-a\",\"containers\":[{\"name\":\"j\"}]},"
+        "\"status\":{\"phase\":\"Succeeded\"}}]}";
+
+#define MiB ((int64_t)1 << 20)
+
+static void test_pods(void **state)
+{
+	(void)state;
+	struct topology_fetch_pod *p = NULL;
+	size_t n = 0;
+	struct err e;
+	err_clear(&e);
+	assert_true(topology_fetch_parse_pods(pods_body, strlen(pods_body), &p, &n, &e));
+	assert_int_equal(n, 5);
+	assert_string_equal(p[0].namespace_, "lab");
+	assert_string_equal(p[0].node, "k8s-node-a");
+	assert_string_equal(p[0].kind, "Deployment");
+	assert_string_equal(p[0].workload, "web");
+	assert_true(fabs(p[0].requests_cpu - 0.3) < 1e-9);
+	assert_int_equal(p[0].requests_mem, 2048 * MiB); /* the init container's is larger */
+	assert_true(fabs(p[0].limits_cpu - 1.0) < 1e-9);
+	assert_int_equal(p[0].limits_mem, 1024 * MiB);
+	assert_false(p[0].finished);
+
+	assert_string_equal(p[1].kind, "ReplicaSet");
+	assert_string_equal(p[1].workload, "plain");
+	assert_null(p[1].node);
+	assert_true(p[1].requests_cpu == 0 && p[1].requests_mem == 0);
+
+	assert_string_equal(p[2].kind, "StatefulSet");
+	assert_string_equal(p[2].workload, "pg");
+	assert_int_equal(p[2].requests_mem, 16384 * MiB);
+
+	assert_null(p[3].kind);
+	assert_null(p[3].workload);
+	assert_true(p[4].finished);
+	topology_fetch_pods_free(p, n);
+
+	p = NULL;
+	n = 0;
+	const char *bad = "{\"kind\":\"Status\"}";
+	assert_false(topology_fetch_parse_pods(bad, strlen(bad), &p, &n, &e));
+	assert_int_equal(e.code, ERR_MALFORMED);
+	assert_int_equal(n, 0);
+}
+
+static void test_url_host(void **state)
+{
+	(void)state;
+	char *h = topology_fetch_url_host("http://10.10.0.12:11434");
+	assert_string_equal(h, "10.10.0.12");
+	free(h);
+	h = topology_fetch_url_host("https://user:pw@ollama.lab/api");
+	assert_string_equal(h, "ollama.lab");
+	free(h);
+	h = topology_fetch_url_host("http://[fd00::12]:11434/");
+	assert_string_equal(h, "fd00::12");
+	free(h);
+	assert_null(topology_fetch_url_host(NULL));
+}
+
+/* Allocatable from the node list reaches the input, with addresses and the [topology] map, and
+ * the build matches the node to its guest by the agent's address. */
+static void test_input_from_nodes(void **state)
+{
+	(void)state;
+	size_t len;
+	char *path = support_fixture_path("k8s", "nodelist_lab.json");
+	char *body = support_read_file(path, &len);
+	free(path);
+	struct topology_data *d = xcalloc(1, sizeof(*d));
+	d->knodes = xcalloc(1, sizeof(*d->knodes));
+	struct err e;
+	err_clear(&e);
+	assert_true(k8s_parse_nodes(body, len, 0, &d->knodes->nodes, &d->knodes->extras, &e));
+	free(body);
+	assert_true(d->knodes->nodes.len >= 1);
+	const struct node_row *r = &d->knodes->nodes.items[0];
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.topology.ollama_vmid = -1;
+	topology_fetch_input(d, &cfg);
+	assert_int_equal(d->in.n_nodes, d->knodes->nodes.len);
+	assert_string_equal(d->in.nodes[0].name, r->name);
+	assert_true(d->in.nodes[0].alloc_cpu > 0);
+	assert_true(d->in.nodes[0].alloc_cpu * 1000 ==
+	            (double)d->knodes->extras[0].alloc_cpu_milli);
+	assert_true(d->in.nodes[0].alloc_mem > 0);
+	assert_true(d->in.nodes[0].alloc_mem <= r->mem_total);
+	assert_int_equal(d->in.n_hosts, 0);
+	assert_int_equal(d->in.ollama_vmid, -1);
+	topology_data_free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_agent_addresses),
+	        cmocka_unit_test(test_pods),
+	        cmocka_unit_test(test_url_host),
+	        cmocka_unit_test(test_input_from_nodes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
