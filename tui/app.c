@@ -295,6 +295,25 @@ static void switch_to(struct app *a, int which)
 	app_dirty(a);
 }
 
+void app_show(struct app *a, int view, const char *select_key, const char *filter)
+{
+	switch_to(a, view - 1);
+	struct view *v = current(a);
+	struct listview *lv = v->ops->list ? v->ops->list(v) : NULL;
+	if (!lv || v != a->top[view - 1]) {
+		return;
+	}
+	if (v->ops->sync) {
+		v->ops->sync(v);
+	}
+	listview_set_filter(lv, filter ? filter : "");
+	if (select_key) {
+		snprintf(lv->selected_key, sizeof(lv->selected_key), "%s", select_key);
+		listview_data_changed(lv); /* finds the row by its key */
+	}
+	app_dirty(a);
+}
+
 /* --- themes --- */
 
 static void apply_theme(struct app *a, const char *name, bool report)

@@ -60,6 +60,9 @@ void app_message(struct app *a, bool error, const char *fmt, ...)
 typedef void (*app_confirm_fn)(void *ud, bool yes);
 void app_confirm(struct app *a, const char *question, const char *type_name, app_confirm_fn fn,
                  void *ud);
+/* app_show switches to top-level view (1-8) with its list filtered to filter (NULL: none) and
+ * the row whose key is select_key selected (NULL: as it was). */
+void app_show(struct app *a, int view, const char *select_key, const char *filter);
 /* app_readonly: --readonly or [ui] readonly: every changing action is refused. */
 bool app_readonly(struct app *a);
 /* app_push puts a view on top (it is destroyed when popped). */

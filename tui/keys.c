@@ -88,6 +88,7 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_DEPLOY, 'D', ACT_DEPLOY_DRY_RUN},
         {SCOPE_DEPLOY, 'W', ACT_DEPLOY_DISPATCH},
         {SCOPE_TOPOLOGY, '\n', ACT_TOPO_FOLD},
+        {SCOPE_TOPOLOGY, 'o', ACT_TOPO_OPEN},
         {SCOPE_TOPOLOGY, '\r', ACT_TOPO_FOLD},
         {SCOPE_TOPOLOGY, FN(KEY_ENTER), ACT_TOPO_FOLD},
         {SCOPE_TOPOLOGY, ' ', ACT_TOPO_FOLD},

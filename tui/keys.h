@@ -87,7 +87,8 @@ enum key_scope {
 	  "sync as a dry run: shows what would change (asks first)")                               \
 	X(ACT_DEPLOY_DISPATCH, "dispatch",                                                         \
 	  "run the selected workflow on [github] ref (asks first)")                                \
-	X(ACT_TOPO_FOLD, "fold", "fold or unfold the selected line of the tree")
+	X(ACT_TOPO_FOLD, "fold", "fold or unfold the selected line of the tree")                   \
+	X(ACT_TOPO_OPEN, "open", "open the selected guest, node or workload in its own view")
 
 enum action {
 #define X(e, name, help) e,

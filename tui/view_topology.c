@@ -28,7 +28,8 @@ enum line_kind { L_HOST, L_GUEST, L_NODE, L_WORKLOAD, L_MODEL, L_HEAD, L_WARNING
 struct line {
 	enum line_kind kind;
 	int depth;
-	char key[128]; /* for folding: "h:pve-a", "g:101", "n:k8s-node-a" */
+	char key[128];  /* for folding: "h:pve-a", "g:101", "n:k8s-node-a" */
+	char jump[128]; /* what `o` opens: "g:101" (guests view), "p:FILTER" (pods view) */
 	bool foldable, folded;
 	char label[256];
 	/* two figures: cpu and memory; alloc (or used) against cap; NAN / -1 unknown */
@@ -111,6 +112,7 @@ static void node_lines(struct topo_view *tv, const struct topo_node *n, int dept
 	char key[160];
 	snprintf(key, sizeof(key), "n:%s", n->in->name ? n->in->name : "");
 	foldable(tv, l, key, true);
+	snprintf(l->jump, sizeof(l->jump), "p:%s", n->in->name ? n->in->name : "");
 	snprintf(l->label, sizeof(l->label), "node %s (%s)", n->in->name ? n->in->name : "-",
 	         topology_match_name(n->match));
 	l->cpu_a = n->requests_cpu;
@@ -131,6 +133,7 @@ static void node_lines(struct topo_view *tv, const struct topo_node *n, int dept
 	for (size_t i = 0; i < n->n_workloads; i++) {
 		const struct topo_workload *w = &n->workloads[i];
 		struct line *wl = add(tv, L_WORKLOAD, depth + 1);
+		snprintf(wl->jump, sizeof(wl->jump), "p:%s", w->name);
 		snprintf(wl->label, sizeof(wl->label), "%s/%s %s×%d", w->namespace_, w->name,
 		         w->kind, w->pods);
 		wl->cpu_a = w->requests_cpu;
@@ -188,6 +191,7 @@ static void build_lines(struct topo_view *tv)
 			const struct topo_guest *tg = &h->guests[g];
 			const struct topo_guest_in *gi = tg->in;
 			struct line *gl = add(tv, L_GUEST, 1);
+			snprintf(gl->jump, sizeof(gl->jump), "g:%d", gi->vmid);
 			bool has_children = tg->node || tg->runs_ollama;
 			bool running = gi->status && strcmp(gi->status, "running") == 0;
 			snprintf(key, sizeof(key), "g:%d", gi->vmid);
@@ -525,6 +529,21 @@ static bool handle(struct view *v, enum action a, int key)
 		if (tv->sel < n && tv->lines[tv->sel].foldable) {
 			toggle(tv, tv->lines[tv->sel].key);
 			build_lines(tv);
+		}
+		return true;
+	case ACT_TOPO_OPEN:
+		/* A guest opens in the guests view, a node or workload as the pods view filtered
+		 * to it. */
+		if (tv->sel < n && tv->lines[tv->sel].jump[0]) {
+			const char *j = tv->lines[tv->sel].jump;
+			if (j[0] == 'g') {
+				app_show(v->app, 2, j + 2, NULL);
+			} else {
+				app_show(v->app, 3, NULL, j + 2);
+			}
+		} else {
+			app_message(v->app, false,
+			            "o opens a guest, node or workload line in its view");
 		}
 		return true;
 	case ACT_REFRESH:

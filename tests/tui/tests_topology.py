@@ -45,6 +45,21 @@ def topology_tree_80x24():
         check("Deployment" in wl and "0.2/5.8" in wl, "workload line with requests:\n%s" % s)
         c.keys("Enter")
         c.wait_for(lambda s: "lab/backend" not in s.text, "folded again")
+        # o opens a node's pods, and a guest in the guests view with its row selected
+        c.keys("o")
+        s = c.wait_for(lambda s: "[3 pods]" in s.line(0) and "k8s-node-a" in s.line(c.h - 1),
+                       "o on the node: the pods view filtered to k8s-node-a")
+        check(re.search(r"filter: k8s-node-a +\(\d+ matches", s.line(c.h - 1))
+              and not any(l.startswith("models ") for l in s.lines),
+              "only node a's pods (the models run on node b):\n%s" % s)
+        c.keys("8")
+        c.wait_for(lambda s: "[8 topology]" in s.line(0), "back to the topology")
+        select_where(c, lambda t: "110 dns" in t, "on guest 110")
+        c.keys("o")
+        s = c.wait_for(lambda s: "[2 guests]" in s.line(0), "o on a guest: the guests view",
+                       escapes=True)
+        sel = selected_rows(s, c.h)
+        check(sel and re.match(r"\s*110\s", s.line(sel[0])), "guest 110 selected:\n%s" % s)
         c.keys("q")
         check(c.terminal_restored(expect_exit=0) == 0, "exit")
 
