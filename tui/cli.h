@@ -34,6 +34,13 @@ struct cli {
 void cli_add_error(struct cli *c, const char *backend, const struct err *e);
 /* cli_report_errors prints each error to stderr as "labdeck: MESSAGE", sanitised. */
 void cli_report_errors(const struct cli *c);
+/* cli_say prints one diagnostic line on stderr, "labdeck: MESSAGE", sanitised (names and
+ * messages from the network never reach the terminal as control sequences). */
+void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_usage_error prints "labdeck: COMMAND: MESSAGE" and "Try 'labdeck COMMAND --help'." and
+ * returns 2 (a usage error). */
+int cli_usage_error(const char *command, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 /* The status commands; each returns the exit status. */
 int cli_nodes(struct cli *c);

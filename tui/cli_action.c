@@ -30,18 +30,6 @@ static struct {
 	int warnings;
 } mirror;
 
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: %s\n", safe);
-	free(safe);
-}
-
 /* read_answer reads one line from standard input without its line end; false at EOF. */
 static bool read_answer(char *line, size_t size)
 {
@@ -69,16 +57,16 @@ static bool is_yes(const char *s)
 int cli_action_gate(const struct cli *c, bool yes, const char *what, const char *type_name)
 {
 	if (c->readonly || c->cfg.ui.readonly) {
-		say("%s: refused, labdeck runs read-only (%s)", what,
-		    c->readonly ? "--readonly" : "[ui] readonly = true");
+		cli_say("%s: refused, labdeck runs read-only (%s)", what,
+		        c->readonly ? "--readonly" : "[ui] readonly = true");
 		return 2;
 	}
 	if (yes) {
 		return 0;
 	}
 	if (!isatty(STDIN_FILENO)) {
-		say("%s needs a confirmation and standard input is not a terminal: add --yes%s",
-		    what, "");
+		cli_say("%s needs a confirmation and standard input is not a terminal: add --yes%s",
+		        what, "");
 		return 2;
 	}
 	/* The question starts with a capital, as a question does. */

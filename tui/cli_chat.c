@@ -62,19 +62,6 @@ static void chat_usage(FILE *out)
 	      out);
 }
 
-__attribute__((format(printf, 1, 2))) static int chat_usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: chat: %s\nTry 'labdeck chat --help'.\n", safe);
-	free(safe);
-	return 2;
-}
-
 /* read_stdin reads all of standard input; NULL with a message in err when it cannot. */
 static char *read_stdin(struct err *err)
 {
@@ -156,7 +143,8 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 		switch (opt) {
 		case OPT_PROVIDER:
 			if (!llm_provider_from_name(optarg, &a->provider)) {
-				return chat_usage_error(
+				return cli_usage_error(
+				        "chat",
 				        "--provider must be ollama, gemini or openai, not "
 				        "'%s'",
 				        optarg);
@@ -164,7 +152,7 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 			break;
 		case OPT_MODEL:
 			if (!*optarg) {
-				return chat_usage_error("--model wants a model name");
+				return cli_usage_error("chat", "--model wants a model name");
 			}
 			a->model = optarg;
 			break;
@@ -174,7 +162,7 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 		case OPT_SESSION: {
 			struct err e;
 			if (!session_name_valid(optarg, &e)) {
-				return chat_usage_error("--session: %s", e.msg);
+				return cli_usage_error("chat", "--session: %s", e.msg);
 			}
 			a->session = optarg;
 		} break;
@@ -188,8 +176,8 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 			char *end;
 			double s = strtod(optarg, &end);
 			if (*end || s <= 0 || s > 3600) {
-				return chat_usage_error(
-				        "--timeout wants seconds (0 < s <= 3600), not '%s'",
+				return cli_usage_error(
+				        "chat", "--timeout wants seconds (0 < s <= 3600), not '%s'",
 				        optarg);
 			}
 			c->timeout_ms = (long)(s * 1000);
@@ -199,26 +187,28 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 			chat_usage(stdout);
 			return 0;
 		case ':':
-			return chat_usage_error("%s needs a value", argv[optind - 1]);
+			return cli_usage_error("chat", "%s needs a value", argv[optind - 1]);
 		default: {
 			const char *bad = argv[optind - 1];
-			return chat_usage_error("unknown option '%s'", bad ? bad : "?");
+			return cli_usage_error("chat", "unknown option '%s'", bad ? bad : "?");
 		}
 		}
 	}
 	if (optind >= argc) {
-		return chat_usage_error("what should I ask? Give a MESSAGE, or - to read it from "
-		                        "standard input");
+		return cli_usage_error("chat",
+		                       "what should I ask? Give a MESSAGE, or - to read it from "
+		                       "standard input");
 	}
 	if (strcmp(argv[optind], "-") == 0) {
 		if (optind + 1 < argc) {
-			return chat_usage_error("- reads the message from standard input and takes "
-			                        "nothing after it");
+			return cli_usage_error("chat",
+			                       "- reads the message from standard input and takes "
+			                       "nothing after it");
 		}
 		struct err e;
 		a->message = read_stdin(&e);
 		if (!a->message) {
-			return chat_usage_error("%s", e.msg);
+			return cli_usage_error("chat", "%s", e.msg);
 		}
 	} else {
 		/* Several words without quotes are one message. */
@@ -232,7 +222,7 @@ static int parse_args(struct cli *c, int argc, char **argv, struct chat_args *a)
 	if (blank(a->message)) {
 		free(a->message);
 		a->message = NULL;
-		return chat_usage_error("the message is empty");
+		return cli_usage_error("chat", "the message is empty");
 	}
 	return -1;
 }

@@ -112,19 +112,6 @@ static bool pause_follow(struct cli *c)
 	return !interrupted;
 }
 
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: %s\n", safe);
-	fflush(stderr);
-	free(safe);
-}
-
 static const char *or_dash(const char *s)
 {
 	return s && *s ? s : "-";
@@ -147,7 +134,7 @@ static int fail_with(struct cli *c, const char *backend, const struct err *e)
 
 static int config_missing(struct cli *c, const char *section, const char *key)
 {
-	say("[%s] is not configured: set %s in it (docs/configuration.md)", section, key);
+	cli_say("[%s] is not configured: set %s in it (docs/configuration.md)", section, key);
 	return 2;
 }
 
@@ -204,7 +191,7 @@ static int deploy_list(struct cli *c)
 {
 	bool use_argo = c->cfg.argocd.configured, use_gh = c->cfg.github.configured;
 	if (!use_argo && !use_gh) {
-		say("neither [argocd] nor [github] is configured (docs/configuration.md)");
+		cli_say("neither [argocd] nor [github] is configured (docs/configuration.md)");
 		return 2;
 	}
 	struct argocd *argo = use_argo ? argocd_create(c->http, &c->cfg.argocd) : NULL;
@@ -374,7 +361,7 @@ static int follow_app(struct cli *c, struct argocd *argo, const char *name, cons
 		                       app.op_message ? app.op_message : "", or_dash(app.sync),
 		                       or_dash(app.health));
 		if (!last || strcmp(last, line) != 0) {
-			say("%s", line);
+			cli_say("%s", line);
 			cli_action_progress_state(p, line + strlen(name) + 2);
 		}
 		free(last);
@@ -389,7 +376,7 @@ static int follow_app(struct cli *c, struct argocd *argo, const char *name, cons
 			argocd_app_finish(out);
 			*out = app;
 			free(last);
-			say("%s: the operation did not show up in operationState", name);
+			cli_say("%s: the operation did not show up in operationState", name);
 			return 1;
 		}
 		argocd_app_finish(&app);
@@ -453,10 +440,10 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 		argocd_sync(argo, app, revision, prune, dry_run, on_answer, &a);
 		if (!wait_answers(c, w, 1)) {
 			/* The POST may have arrived: say so rather than guess. */
-			say("interrupted: the sync of %s may have started; check with 'labdeck "
-			    "deploy "
-			    "list'",
-			    app);
+			cli_say("interrupted: the sync of %s may have started; check with 'labdeck "
+			        "deploy "
+			        "list'",
+			        app);
 			answer_reset(&a);
 			rc = 130;
 			goto out;
@@ -468,8 +455,8 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 		if (!argocd_is_busy(&a.err) || attempt > 0) {
 			rc = fail_with(c, "argocd", &a.err);
 			if (argocd_is_busy(&a.err)) {
-				say("wait for it to end or terminate it (ArgoCD does not queue "
-				    "syncs)");
+				cli_say("wait for it to end or terminate it (ArgoCD does not queue "
+				        "syncs)");
 			}
 			answer_reset(&a);
 			goto out;
@@ -477,7 +464,7 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 		int choice = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) ? ask_busy(app) : 0;
 		if (choice == 0) {
 			rc = fail_with(c, "argocd", &a.err);
-			say("wait for it to end or terminate it (ArgoCD does not queue syncs)");
+			cli_say("wait for it to end or terminate it (ArgoCD does not queue syncs)");
 			answer_reset(&a);
 			goto out;
 		}
@@ -497,7 +484,7 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 				goto out;
 			}
 			answer_reset(&t);
-			say("terminating the running operation on %s", app);
+			cli_say("terminating the running operation on %s", app);
 		}
 		int frc = follow_app(c, argo, app, NULL, &last, NULL);
 		if (frc != 0 && frc != 1) {
@@ -515,8 +502,9 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 	struct cli_progress *p = cli_action_progress(c, "sync", app);
 	rc = follow_app(c, argo, app, since, &last, p);
 	if (rc == 130) {
-		say("stopped following; the sync of %s goes on: check with 'labdeck deploy list'",
-		    app);
+		cli_say("stopped following; the sync of %s goes on: check with 'labdeck deploy "
+		        "list'",
+		        app);
 		cli_action_progress_end(p, "stopped following; still running");
 	} else if (rc != 0 && rc != 1) {
 		cli_action_progress_end(p, "could not follow the sync; it may still be running");
@@ -528,7 +516,7 @@ static int deploy_sync(struct cli *c, const char *app, const char *revision, boo
 		json_object_set_new(extra, "health", str_or_null(last.health));
 		cli_action_print(c, "sync", app, app, last.phase, extra);
 		if (rc == 1) {
-			say("sync of %s failed: %s", app, or_dash(last.op_message));
+			cli_say("sync of %s failed: %s", app, or_dash(last.op_message));
 		}
 	}
 out:
@@ -637,10 +625,11 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 	struct github_run run = {0};
 	int64_t run_id = 0;
 	if (!wait_answers(c, w, 1)) {
-		say("interrupted: the workflow %s may have been dispatched; check with 'labdeck "
-		    "deploy "
-		    "list' or on GitHub",
-		    workflow);
+		cli_say("interrupted: the workflow %s may have been dispatched; check with "
+		        "'labdeck "
+		        "deploy "
+		        "list' or on GitHub",
+		        workflow);
 		rc = 130;
 		goto out;
 	}
@@ -658,16 +647,16 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 	/* Find the run the dispatch made, unless the answer said. */
 	for (int tries = 0; run_id == 0; tries++) {
 		if (tries >= FIND_RUN_TRIES) {
-			say("dispatched %s on %s, but its run did not show up; look on GitHub",
-			    workflow, ref);
+			cli_say("dispatched %s on %s, but its run did not show up; look on GitHub",
+			        workflow, ref);
 			cli_action_print(c, "run", workflow, NULL, "dispatched", NULL);
 			rc = 0;
 			goto out;
 		}
 		if (tries > 0 && !pause_follow(c)) {
-			say("stopped following; the workflow %s was dispatched on %s: look for "
-			    "its run on GitHub",
-			    workflow, ref);
+			cli_say("stopped following; the workflow %s was dispatched on %s: look for "
+			        "its run on GitHub",
+			        workflow, ref);
 			cli_action_progress_end(p, "stopped following; dispatched");
 			rc = 130;
 			goto out;
@@ -678,9 +667,10 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 		free(q);
 		if (!ok) {
 			if (rc == 130) {
-				say("stopped following; the workflow %s was dispatched on %s: look "
-				    "for its run on GitHub",
-				    workflow, ref);
+				cli_say("stopped following; the workflow %s was dispatched on %s: "
+				        "look "
+				        "for its run on GitHub",
+				        workflow, ref);
 			}
 			cli_action_progress_end(p, rc == 130
 			                                   ? "stopped following; dispatched"
@@ -745,7 +735,7 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 		                  run.conclusion ? run.conclusion : "", *steps ? " — " : "", steps);
 		free(steps);
 		if (!last || strcmp(line, last) != 0) {
-			say("%s", line);
+			cli_say("%s", line);
 			cli_action_progress_state(p, line);
 		}
 		free(last);
@@ -758,8 +748,8 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 			answered = true;
 			rc = github_run_ok(&run) ? 0 : 1;
 			if (rc) {
-				say("run %s ended %s; see %s", id, or_dash(run.conclusion),
-				    or_dash(run.html_url));
+				cli_say("run %s ended %s; see %s", id, or_dash(run.conclusion),
+				        or_dash(run.html_url));
 			}
 			break;
 		}
@@ -769,8 +759,8 @@ static int deploy_run(struct cli *c, const char *workflow, const char *ref_opt, 
 		}
 	}
 	if (rc == 130) {
-		say("stopped following; run %s goes on: see it on GitHub (%s)", id,
-		    or_dash(run.html_url));
+		cli_say("stopped following; run %s goes on: see it on GitHub (%s)", id,
+		        or_dash(run.html_url));
 	}
 	if (!answered) {
 		/* no answer was printed: say why on Discord */

@@ -42,32 +42,6 @@ static void guest_usage(FILE *out)
 	      out);
 }
 
-__attribute__((format(printf, 1, 2))) static int guest_usage_error(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: guest: %s\nTry 'labdeck guest --help'.\n", safe);
-	free(safe);
-	return 2;
-}
-
-/* say prints one diagnostic line, sanitised (it carries names and messages from the network). */
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-	char msg[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: %s\n", safe);
-	free(safe);
-}
-
 /* poll_interval_ms: $LABDECK_POLL_INTERVAL (seconds, for tests and slow links), else 1 s. */
 static long poll_interval_ms(void)
 {
@@ -157,7 +131,7 @@ static void on_progress(void *ud, const struct pve_task_status *st)
 		fflush(stderr);
 		r->progress_line = true;
 	} else if (!r->running_seen) {
-		say("%s guest %d on %s: running", pve_action_name(r->action), r->vmid, r->node);
+		cli_say("%s guest %d on %s: running", pve_action_name(r->action), r->vmid, r->node);
 	}
 	if (!r->running_seen) {
 		cli_action_progress_state(r->progress, "running");
@@ -274,8 +248,8 @@ static int run_action(struct run *r, bool yes, bool wait)
 		                 extra_of(r));
 		goto out;
 	}
-	say("%s guest %d (%s) on %s: task %s", pve_action_name(r->action), r->vmid, r->name,
-	    r->node, r->upid);
+	cli_say("%s guest %d (%s) on %s: task %s", pve_action_name(r->action), r->vmid, r->name,
+	        r->node, r->upid);
 
 	/* From here every path ends the progress once: cli_action_print edits its message into
 	 * the answer, or cli_action_progress_end says why there is none. */
@@ -289,9 +263,10 @@ static int run_action(struct run *r, bool yes, bool wait)
 	event_free(sigint);
 	clear_progress(r);
 	if (r->interrupted && !r->ended) {
-		say("stopped following; the task goes on. Check it in the Proxmox web UI (Tasks) "
-		    "or with: pvesh get /nodes/%s/tasks/%s/status",
-		    r->node, r->upid);
+		cli_say("stopped following; the task goes on. Check it in the Proxmox web UI "
+		        "(Tasks) "
+		        "or with: pvesh get /nodes/%s/tasks/%s/status",
+		        r->node, r->upid);
 		cli_action_progress_end(r->progress, "stopped following; still running");
 		cli_action_print(c, pve_action_name(r->action), r->target, r->upid, "running",
 		                 extra_of(r));
@@ -300,9 +275,9 @@ static int run_action(struct run *r, bool yes, bool wait)
 	}
 	if (r->failed) {
 		/* following failed: the task itself may be fine */
-		say("could not follow the task (%s); it may still be running: pvesh get "
-		    "/nodes/%s/tasks/%s/status",
-		    r->err.msg, r->node, r->upid);
+		cli_say("could not follow the task (%s); it may still be running: pvesh get "
+		        "/nodes/%s/tasks/%s/status",
+		        r->err.msg, r->node, r->upid);
 		r->c->exit_status = err_exit_status(r->err.code);
 		char *why = xasprintf("could not follow the task: %s", r->err.msg);
 		cli_action_progress_end(r->progress, why);
@@ -317,8 +292,8 @@ static int run_action(struct run *r, bool yes, bool wait)
 		                 c->json ? r->exitstatus : r->exitstatus_safe, extra_of(r));
 		goto out;
 	}
-	say("%s guest %d (%s) on %s: the task failed: %s", pve_action_name(r->action), r->vmid,
-	    r->name, r->node, r->exitstatus);
+	cli_say("%s guest %d (%s) on %s: the task failed: %s", pve_action_name(r->action), r->vmid,
+	        r->name, r->node, r->exitstatus);
 	if (r->log && json_array_size(r->log)) {
 		fputs("labdeck: the end of the task log:\n", stderr);
 		size_t i;
@@ -375,7 +350,7 @@ int cli_guest(struct cli *c, int argc, char **argv)
 			return 0;
 		default: {
 			const char *bad = argv[optind - 1];
-			return guest_usage_error("unknown option '%s'", bad ? bad : "?");
+			return cli_usage_error("guest", "unknown option '%s'", bad ? bad : "?");
 		}
 		}
 	}
@@ -383,32 +358,33 @@ int cli_guest(struct cli *c, int argc, char **argv)
 	int n = argc - optind;
 	struct run r = {.c = c};
 	if (n < 1) {
-		return guest_usage_error("give an action: start, shutdown, stop or reboot");
+		return cli_usage_error("guest", "give an action: start, shutdown, stop or reboot");
 	}
 	if (!pve_action_parse(words[0], &r.action)) {
-		return guest_usage_error("unknown action '%s': start, shutdown, stop or reboot",
-		                         words[0]);
+		return cli_usage_error(
+		        "guest", "unknown action '%s': start, shutdown, stop or reboot", words[0]);
 	}
 	if (n < 2) {
-		return guest_usage_error("%s needs the VMID of a guest", words[0]);
+		return cli_usage_error("guest", "%s needs the VMID of a guest", words[0]);
 	}
 	if (n > 2) {
-		return guest_usage_error("unexpected argument '%s'", words[2]);
+		return cli_usage_error("guest", "unexpected argument '%s'", words[2]);
 	}
 	char *end;
 	long vmid = strtol(words[1], &end, 10);
 	if (*end || end == words[1] || vmid < 100 || vmid > 999999999) {
-		return guest_usage_error("'%s' is not a VMID (a number from 100 to 999999999)",
-		                         words[1]);
+		return cli_usage_error(
+		        "guest", "'%s' is not a VMID (a number from 100 to 999999999)", words[1]);
 	}
 	r.vmid = (int)vmid;
 	snprintf(r.target, sizeof(r.target), "%d", r.vmid);
 
 	const struct config_proxmox *p = &c->cfg.proxmox;
 	if (!p->configured || !p->token_id || !p->token_secret) {
-		say("proxmox is not configured: add [proxmox] url, token_id and token_secret_env "
-		    "(or token_secret_file) to %s; see docs/configuration.md",
-		    c->cfg.path ? c->cfg.path : "~/.config/labdeck/config.ini");
+		cli_say("proxmox is not configured: add [proxmox] url, token_id and "
+		        "token_secret_env "
+		        "(or token_secret_file) to %s; see docs/configuration.md",
+		        c->cfg.path ? c->cfg.path : "~/.config/labdeck/config.ini");
 		return 2;
 	}
 	/* Read-only, or no terminal and no --yes: refused before anything is sent. The question

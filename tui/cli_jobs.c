@@ -40,19 +40,6 @@ struct ctx {
 	struct k8s_job_status job;
 };
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *m = xvasprintf(fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(m, false);
-	fprintf(stderr, "labdeck: %s\n", safe);
-	free(safe);
-	free(m);
-}
-
 static void on_sigint(evutil_socket_t fd, short what, void *ud)
 {
 	(void)fd;
@@ -271,7 +258,7 @@ static void on_tasks(void *ud, const struct airflow_tasks *t, const struct err *
 		}
 		const char *now = t->items[i].state;
 		if (now && !str_eq(old, now)) {
-			say("  task %s: %s", t->items[i].task_id, now);
+			cli_say("  task %s: %s", t->items[i].task_id, now);
 		}
 	}
 	airflow_tasks_finish(&x->tasks);
@@ -303,7 +290,7 @@ static int trigger_dag(struct ctx *x, const char *dag_id, const char *conf, bool
 	err_clear(&e);
 	char *probe = airflow_trigger_body(AIRFLOW_API_V1, conf, &e); /* checks --conf early */
 	if (!probe) {
-		say("%s", e.msg);
+		cli_say("%s", e.msg);
 		return 2;
 	}
 	free(probe);
@@ -320,9 +307,9 @@ static int trigger_dag(struct ctx *x, const char *dag_id, const char *conf, bool
 		return af_failed(x, NULL);
 	}
 	if (x->dag.paused) {
-		say("DAG %s is paused: its run stays queued until it is unpaused (labdeck jobs "
-		    "unpause %s)",
-		    dag_id, dag_id);
+		cli_say("DAG %s is paused: its run stays queued until it is unpaused (labdeck jobs "
+		        "unpause %s)",
+		        dag_id, dag_id);
 	}
 	x->done = false;
 	airflow_trigger(x->af, dag_id, conf, on_run, x);
@@ -330,14 +317,14 @@ static int trigger_dag(struct ctx *x, const char *dag_id, const char *conf, bool
 	if (x->failed) {
 		return af_failed(x, NULL);
 	}
-	say("DAG %s: run %s %s (Airflow %s)", dag_id, x->run_id, x->run_state,
-	    airflow_api_in_use(x->af) == AIRFLOW_API_V2 ? "3, /api/v2" : "2, /api/v1");
+	cli_say("DAG %s: run %s %s (Airflow %s)", dag_id, x->run_id, x->run_state,
+	        airflow_api_in_use(x->af) == AIRFLOW_API_V2 ? "3, /api/v2" : "2, /api/v1");
 	if (!wait) {
 		cli_action_print(c, "jobs trigger", dag_id, x->run_id, x->run_state, NULL);
 		return 0;
 	}
 	if (x->dag.paused) {
-		say("not waiting: the DAG is paused");
+		cli_say("not waiting: the DAG is paused");
 		cli_action_print(c, "jobs trigger", dag_id, x->run_id, x->run_state, NULL);
 		return 1;
 	}
@@ -362,7 +349,7 @@ static int trigger_dag(struct ctx *x, const char *dag_id, const char *conf, bool
 			break;
 		}
 		if (!str_eq(last, x->run_state)) {
-			say("DAG %s run %s: %s", dag_id, x->run_id, x->run_state);
+			cli_say("DAG %s run %s: %s", dag_id, x->run_id, x->run_state);
 			cli_action_progress_state(p, x->run_state);
 			free(last);
 			last = xstrdup(x->run_state);
@@ -371,7 +358,8 @@ static int trigger_dag(struct ctx *x, const char *dag_id, const char *conf, bool
 	event_free(sig);
 	free(last);
 	if (x->interrupted) {
-		say("stopped following; the run goes on. Check it later with: labdeck jobs list");
+		cli_say("stopped following; the run goes on. Check it later with: labdeck jobs "
+		        "list");
 		cli_action_progress_end(p, "stopped following; still running");
 		return 130;
 	}
@@ -457,9 +445,10 @@ static int trigger_cronjob(struct ctx *x, const char *name, bool yes, bool wait)
 		for (size_t i = 0; i < x->cjs.len; i++) {
 			if (str_eq(x->cjs.items[i].name, name)) {
 				if (ns) {
-					say("cronjob %s is in namespaces %s and %s: say which with "
-					    "-n",
-					    name, ns, x->cjs.items[i].ns);
+					cli_say("cronjob %s is in namespaces %s and %s: say which "
+					        "with "
+					        "-n",
+					        name, ns, x->cjs.items[i].ns);
 					k8s_cronjobs_finish(&x->cjs);
 					return 2;
 				}
@@ -467,7 +456,7 @@ static int trigger_cronjob(struct ctx *x, const char *name, bool yes, bool wait)
 			}
 		}
 		if (!ns) {
-			say("kubernetes: no cronjob named %s in any namespace", name);
+			cli_say("kubernetes: no cronjob named %s in any namespace", name);
 			k8s_cronjobs_finish(&x->cjs);
 			return 1;
 		}
@@ -491,7 +480,7 @@ static int trigger_cronjob(struct ctx *x, const char *name, bool yes, bool wait)
 		free(nsc);
 		return k8s_failed(x, NULL);
 	}
-	say("cronjob %s/%s: job %s created", nsc, name, x->job_name);
+	cli_say("cronjob %s/%s: job %s created", nsc, name, x->job_name);
 	if (!wait) {
 		cli_action_print(c, "jobs trigger", target, x->job_name, "created", NULL);
 		free(target);
@@ -515,19 +504,20 @@ static int trigger_cronjob(struct ctx *x, const char *name, bool yes, bool wait)
 		}
 		if (x->job.state != last) {
 			last = x->job.state;
-			say("job %s/%s: %s (active %ld, succeeded %ld, failed %ld)%s%s", nsc,
-			    x->job_name, k8s_job_state_name(last), x->job.active, x->job.succeeded,
-			    x->job.failed, x->job.message ? ": " : "",
-			    x->job.message ? x->job.message : "");
+			cli_say("job %s/%s: %s (active %ld, succeeded %ld, failed %ld)%s%s", nsc,
+			        x->job_name, k8s_job_state_name(last), x->job.active,
+			        x->job.succeeded, x->job.failed, x->job.message ? ": " : "",
+			        x->job.message ? x->job.message : "");
 			cli_action_progress_state(p, k8s_job_state_name(last));
 		}
 	}
 	event_free(sig);
 	if (x->interrupted) {
-		say("stopped following; the job goes on. Check it later with: kubectl -n %s get "
-		    "job "
-		    "%s",
-		    nsc, x->job_name);
+		cli_say("stopped following; the job goes on. Check it later with: kubectl -n %s "
+		        "get "
+		        "job "
+		        "%s",
+		        nsc, x->job_name);
 		cli_action_progress_end(p, "stopped following; still running");
 		free(target);
 		free(nsc);
@@ -624,15 +614,15 @@ int cli_jobs(struct cli *c, int argc, char **argv)
 	bool af_ok = c->cfg.airflow.configured && c->cfg.airflow.url;
 	bool k8s_ok = k8s_available(&c->cfg.kubernetes);
 	if (is_list && !af_ok && !k8s_ok) {
-		say("jobs: nothing to list: configure [airflow] or [kubernetes]");
+		cli_say("jobs: nothing to list: configure [airflow] or [kubernetes]");
 		return 2;
 	}
 	if (!is_list && !cronjob && !af_ok) {
-		say("jobs: [airflow] is not configured (url, username, password)");
+		cli_say("jobs: [airflow] is not configured (url, username, password)");
 		return 2;
 	}
 	if (cronjob && !k8s_ok) {
-		say("jobs: Kubernetes is not configured ([kubernetes] or a kubeconfig)");
+		cli_say("jobs: Kubernetes is not configured ([kubernetes] or a kubeconfig)");
 		return 2;
 	}
 	if (af_ok && (is_list || !cronjob)) {

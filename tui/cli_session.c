@@ -47,32 +47,6 @@ static void session_usage(FILE *out)
 	      out);
 }
 
-__attribute__((format(printf, 1, 2))) static int session_usage_error(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: session: %s\nTry 'labdeck session --help'.\n", safe);
-	free(safe);
-	return 2;
-}
-
-/* say prints "labdeck: session: MESSAGE" on stderr, sanitised. */
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: session: %s\n", safe);
-	free(safe);
-}
-
 /* ---- the store and waiting on it ------------------------------------------------------------ */
 
 struct ctx {
@@ -139,7 +113,8 @@ static bool open_store(struct ctx *x)
 		x->redis =
 		        redis_client_create(c->base, c->cfg.redis.url, c->cfg.redis.password, &e);
 		if (!x->redis) {
-			say("%s (sessions are kept in Redis when [redis] url is set)", e.msg);
+			cli_say("session: %s (sessions are kept in Redis when [redis] url is set)",
+			        e.msg);
 			c->exit_status = err_exit_status(e.code);
 			return false;
 		}
@@ -172,21 +147,23 @@ static bool unreachable_code(enum err_code code)
 static int store_failed(struct ctx *x, const char *name, const struct err *e)
 {
 	if (e->code == ERR_NOT_FOUND && name) {
-		say("no session called '%s' (labdeck session list shows them)", name);
+		cli_say("session: no session called '%s' (labdeck session list shows them)", name);
 	} else if (x->redis && unreachable_code(e->code)) {
 		/* Say where the sessions are, once: the client's messages name host:port. */
 		const char *where = redis_client_where(x->redis);
 		const char *todo = e->code == ERR_AUTH ? "check [redis] password or the url"
 		                                       : "start it or fix the url";
 		if (strstr(e->msg, where)) {
-			say("%s (sessions are kept in Redis when [redis] url is set; %s)", e->msg,
-			    todo);
+			cli_say("session: %s (sessions are kept in Redis when [redis] url is set; "
+			        "%s)",
+			        e->msg, todo);
 		} else {
-			say("%s (sessions are kept in Redis at %s, from [redis] url; %s)", e->msg,
-			    where, todo);
+			cli_say("session: %s (sessions are kept in Redis at %s, from [redis] url; "
+			        "%s)",
+			        e->msg, where, todo);
 		}
 	} else {
-		say("%s", e->msg);
+		cli_say("session: %s", e->msg);
 	}
 	return err_exit_status(e->code);
 }
@@ -280,8 +257,8 @@ static int cmd_list(struct ctx *x)
 		table_destroy(t);
 	}
 	if (!l->len && !c->json) {
-		say("no sessions yet in %s; labdeck chat --session NAME starts one",
-		    session_store_describe(x->store));
+		cli_say("session: no sessions yet in %s; labdeck chat --session NAME starts one",
+		        session_store_describe(x->store));
 	}
 	session_list_destroy(l);
 	return 0;
@@ -422,9 +399,10 @@ static int cmd_rename(struct ctx *x, const char *from, const char *to)
 	wait_for(x, &w);
 	if (w.failed) {
 		if (w.err.code == ERR_REJECTED && strstr(w.err.msg, "already exists")) {
-			say("there is already a session called '%s'; pick another name or delete "
-			    "that one first (labdeck session delete %s)",
-			    to, to);
+			cli_say("session: there is already a session called '%s'; pick another "
+			        "name or delete "
+			        "that one first (labdeck session delete %s)",
+			        to, to);
 			return 1;
 		}
 		return store_failed(x, from, &w.err);
@@ -448,7 +426,7 @@ static int cmd_delete(struct ctx *x, const char *name, bool yes)
 		int rc2 = cli_action_gate(x->c, false, what, NULL);
 		free(what);
 		if (rc2) {
-			say("session '%s' kept", name);
+			cli_say("session: session '%s' kept", name);
 			return rc2;
 		}
 	}
@@ -472,7 +450,7 @@ static bool name_ok(const char *name)
 	if (session_name_valid(name, &e)) {
 		return true;
 	}
-	session_usage_error("%s", e.msg);
+	cli_usage_error("session", "%s", e.msg);
 	return false;
 }
 
@@ -502,7 +480,7 @@ int cli_session(struct cli *c, int argc, char **argv)
 			return 0;
 		default: {
 			const char *bad = argv[optind - 1];
-			return session_usage_error("unknown option '%s'", bad ? bad : "?");
+			return cli_usage_error("session", "unknown option '%s'", bad ? bad : "?");
 		}
 		}
 	}
@@ -510,23 +488,24 @@ int cli_session(struct cli *c, int argc, char **argv)
 	char **words = argv + optind;
 	int n = argc - optind;
 	if (n < 1) {
-		return session_usage_error("give a subcommand: list, show, rename or "
-		                           "delete");
+		return cli_usage_error("session", "give a subcommand: list, show, rename or "
+		                                  "delete");
 	}
 	const char *sub = words[0];
 	int want = str_eq(sub, "list") ? 0 : str_eq(sub, "rename") ? 2 : 1;
 	if (!str_eq(sub, "list") && !str_eq(sub, "show") && !str_eq(sub, "rename") &&
 	    !str_eq(sub, "delete")) {
-		return session_usage_error("unknown subcommand '%s': list, show, rename or delete",
-		                           sub);
+		return cli_usage_error(
+		        "session", "unknown subcommand '%s': list, show, rename or delete", sub);
 	}
 	if (n - 1 < want) {
-		return session_usage_error(want == 2 ? "rename needs the OLD and the NEW name"
-		                                     : "%s needs the NAME of a session",
-		                           sub);
+		return cli_usage_error("session",
+		                       want == 2 ? "rename needs the OLD and the NEW name"
+		                                 : "%s needs the NAME of a session",
+		                       sub);
 	}
 	if (n - 1 > want) {
-		return session_usage_error("unexpected argument '%s'", words[want + 1]);
+		return cli_usage_error("session", "unexpected argument '%s'", words[want + 1]);
 	}
 	for (int i = 1; i <= want; i++) {
 		if (!name_ok(words[i])) {
@@ -535,10 +514,10 @@ int cli_session(struct cli *c, int argc, char **argv)
 	}
 	bool changes = str_eq(sub, "rename") || str_eq(sub, "delete");
 	if (str_eq(sub, "rename") && str_eq(words[1], words[2])) {
-		return session_usage_error("the new name is the old one ('%s')", words[1]);
+		return cli_usage_error("session", "the new name is the old one ('%s')", words[1]);
 	}
 	if (yes && !str_eq(sub, "delete")) {
-		return session_usage_error("--yes is for delete; %s asks nothing", sub);
+		return cli_usage_error("session", "--yes is for delete; %s asks nothing", sub);
 	}
 	if (changes) {
 		/* Read-only refuses; a delete off a terminal without --yes is refused before the

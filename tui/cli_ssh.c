@@ -16,21 +16,9 @@
 #include "text.h"
 #include "util.h"
 
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	char *safe = text_sanitize(msg, false);
-	fprintf(stderr, "labdeck: %s\n", safe);
-	free(safe);
-	free(msg);
-}
-
 static int usage_error(const char *msg)
 {
-	say("ssh: %s", msg);
+	cli_say("ssh: %s", msg);
 	fputs("usage: labdeck ssh HOST -- COMMAND [ARGS...]\n"
 	      "       labdeck ssh HOST            (lists the host's quick commands)\n"
 	      "       labdeck ssh HOST :NAME      (runs the quick command NAME)\n",
@@ -170,19 +158,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void changed_banner(const struct state *st)
 {
 	const struct ssh_hostkey *k = &st->res.hostkey;
-	say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
-	say("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
-	say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
-	say("Someone could be eavesdropping on you right now (man-in-the-middle attack),");
-	say("or the host key of %s (%s) has just been changed.", st->host->name, k->host_pattern);
-	say("The %s key the server sent has the fingerprint %s.", k->label, k->fingerprint);
+	cli_say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+	cli_say("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
+	cli_say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+	cli_say("Someone could be eavesdropping on you right now (man-in-the-middle attack),");
+	cli_say("or the host key of %s (%s) has just been changed.", st->host->name,
+	        k->host_pattern);
+	cli_say("The %s key the server sent has the fingerprint %s.", k->label, k->fingerprint);
 	if (k->known_line > 0) {
-		say("The key known for it is in %s, line %d.", k->known_hosts, k->known_line);
+		cli_say("The key known for it is in %s, line %d.", k->known_hosts, k->known_line);
 	} else {
-		say("The key known for it is in %s.", k->known_hosts);
+		cli_say("The key known for it is in %s.", k->known_hosts);
 	}
-	say("If the change is expected, remove that entry: ssh-keygen -R '%s' -f %s",
-	    k->host_pattern, k->known_hosts);
+	cli_say("If the change is expected, remove that entry: ssh-keygen -R '%s' -f %s",
+	        k->host_pattern, k->known_hosts);
 }
 
 static int run_command(struct cli *c, const struct config_ssh_host *h, const char *command)
@@ -222,9 +211,9 @@ static int run_command(struct cli *c, const struct config_ssh_host *h, const cha
 	buf_finish(&st.out.carry);
 	buf_finish(&st.err.carry);
 	if (st.signal) {
-		say("ssh %s: stopped; the command may go on running on %s until it next writes "
-		    "output",
-		    h->name, h->host);
+		cli_say("ssh %s: stopped; the command may go on running on %s until it next writes "
+		        "output",
+		        h->name, h->host);
 		return 128 + st.signal;
 	}
 	if (st.broken) {
@@ -234,18 +223,19 @@ static int run_command(struct cli *c, const struct config_ssh_host *h, const cha
 		if (st.res.hostkey.verdict == SSH_HOSTKEY_CHANGED) {
 			changed_banner(&st);
 		}
-		say("ssh %s: %s", h->name, st.res.err.msg);
+		cli_say("ssh %s: %s", h->name, st.res.err.msg);
 		if (st.res.hostkey.verdict == SSH_HOSTKEY_UNKNOWN && !isatty(STDIN_FILENO)) {
-			say("check the fingerprint and accept the key by running the command once "
-			    "on "
-			    "a terminal, or add the host's key to %s yourself",
-			    h->known_hosts);
+			cli_say("check the fingerprint and accept the key by running the command "
+			        "once "
+			        "on "
+			        "a terminal, or add the host's key to %s yourself",
+			        h->known_hosts);
 		}
 		return err_exit_status(st.res.err.code);
 	}
 	if (st.res.exit_signal[0]) {
 		int n = ssh_signal_number(st.res.exit_signal);
-		say("ssh %s: the command was killed by signal %s", h->name, st.res.exit_signal);
+		cli_say("ssh %s: the command was killed by signal %s", h->name, st.res.exit_signal);
 		return n ? 128 + n : 255;
 	}
 	return st.res.exit_status & 0xff;
@@ -270,9 +260,10 @@ static int list_commands(struct cli *c, const struct config_ssh_host *h)
 		return 0;
 	}
 	if (h->n_commands == 0) {
-		say("%s has no quick commands: add 'command.NAME = COMMAND' to its [ssh \"%s\"] "
-		    "section, or run 'labdeck ssh %s -- COMMAND'",
-		    h->name, h->name, h->name);
+		cli_say("%s has no quick commands: add 'command.NAME = COMMAND' to its [ssh "
+		        "\"%s\"] "
+		        "section, or run 'labdeck ssh %s -- COMMAND'",
+		        h->name, h->name, h->name);
 		return 0;
 	}
 	int w = 4;
@@ -308,8 +299,8 @@ static const struct config_ssh_host *find_host(const struct cli *c, const char *
 static int unknown_host(const struct cli *c, const char *name)
 {
 	if (c->cfg.n_ssh == 0) {
-		say("ssh: no host called '%s': %s has no [ssh \"NAME\"] section", name,
-		    c->cfg.path ? c->cfg.path : "no config file was found, so it");
+		cli_say("ssh: no host called '%s': %s has no [ssh \"NAME\"] section", name,
+		        c->cfg.path ? c->cfg.path : "no config file was found, so it");
 		return 2;
 	}
 	struct buf b;
@@ -317,8 +308,8 @@ static int unknown_host(const struct cli *c, const char *name)
 	for (size_t i = 0; i < c->cfg.n_ssh; i++) {
 		buf_appendf(&b, "%s%s", i ? ", " : "", c->cfg.ssh[i].name);
 	}
-	say("ssh: no host called '%s' in %s; configured: %s", name,
-	    c->cfg.path ? c->cfg.path : "the configuration", b.data);
+	cli_say("ssh: no host called '%s' in %s; configured: %s", name,
+	        c->cfg.path ? c->cfg.path : "the configuration", b.data);
 	buf_finish(&b);
 	return 2;
 }
@@ -363,9 +354,9 @@ int cli_ssh(struct cli *c, int argc, char **argv)
 		for (size_t i = 0; i < h->n_commands; i++) {
 			buf_appendf(&b, "%s:%s", i ? ", " : "", h->commands[i].name);
 		}
-		say("ssh %s: no quick command called '%s'; %s%s", h->name, argv[2],
-		    h->n_commands ? "configured: " : "the host has none",
-		    h->n_commands ? b.data : "");
+		cli_say("ssh %s: no quick command called '%s'; %s%s", h->name, argv[2],
+		        h->n_commands ? "configured: " : "the host has none",
+		        h->n_commands ? b.data : "");
 		buf_finish(&b);
 		return 2;
 	}

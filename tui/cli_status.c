@@ -19,24 +19,6 @@
 #include "text.h"
 #include "util.h"
 
-void cli_add_error(struct cli *c, const char *backend, const struct err *e)
-{
-	c->errors = xrealloc(c->errors, (c->n_errors + 1) * sizeof(*c->errors));
-	c->errors[c->n_errors].backend = xstrdup(backend);
-	c->errors[c->n_errors].err = *e;
-	c->n_errors++;
-	c->exit_status = err_worse_exit(c->exit_status, err_exit_status(e->code));
-}
-
-void cli_report_errors(const struct cli *c)
-{
-	for (size_t i = 0; i < c->n_errors; i++) {
-		char *safe = text_sanitize(c->errors[i].err.msg, false);
-		fprintf(stderr, "labdeck: %s\n", safe);
-		free(safe);
-	}
-}
-
 /* --- which backends to ask --- */
 
 static bool proxmox_usable(struct cli *c)
