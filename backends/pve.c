@@ -166,16 +166,21 @@ static void on_sub_done(void *ud, struct http_response *resp, const struct err *
 	op_finish_if_done(op);
 }
 
-static struct http_request *pve_get(struct pve *p, const char *path, http_done_fn done, void *ud)
+/* pve_call sends METHOD (NULL: GET) {url}/api2/json{path}. A POST goes once: an action is never
+ * sent twice; a GET has the usual retries. */
+static struct http_request *pve_call(struct pve *p, const char *method, const char *path,
+                                     http_done_fn done, void *ud)
 {
 	char *url = xasprintf("%s/api2/json%s", p->cfg->url, path);
 	const char *headers[] = {p->auth_header, "Accept: application/json", NULL};
 	struct http_request_opts o = {
 	        .backend = "proxmox",
+	        .method = method,
 	        .url = url,
 	        .headers = p->auth_header ? headers : headers + 1,
+	        .body = method ? "" : NULL,
 	        .tls = &p->tls,
-	        .max_retries = -1,
+	        .max_retries = method ? 0 : -1,
 	        .max_body = (size_t)16 << 20, /* a big cluster's resources are well under 1 MiB */
 	        .on_done = done,
 	        .ud = ud,
@@ -187,7 +192,12 @@ static struct http_request *pve_get(struct pve *p, const char *path, http_done_f
 
 struct http_request *pve_http_get(struct pve *p, const char *path, http_done_fn done, void *ud)
 {
-	return pve_get(p, path, done, ud);
+	return pve_call(p, NULL, path, done, ud);
+}
+
+struct http_request *pve_http_post(struct pve *p, const char *path, http_done_fn done, void *ud)
+{
+	return pve_call(p, "POST", path, done, ud);
 }
 
 static void start_sub(struct pve_op *op, const char *path, size_t index, bool is_node)
@@ -197,7 +207,7 @@ static void start_sub(struct pve_op *op, const char *path, size_t index, bool is
 	sub->index = index;
 	sub->is_node = is_node;
 	op->pending++;
-	sub->req = pve_get(op->p, path, on_sub_done, sub);
+	sub->req = pve_http_get(op->p, path, on_sub_done, sub);
 }
 
 static void on_resources(void *ud, struct http_response *resp, const struct err *err)
@@ -254,7 +264,7 @@ struct pve_op *pve_fetch_status(struct pve *p, unsigned want, pve_status_fn cb, 
 	op->cb = cb;
 	op->ud = ud;
 	op->pending = 1;
-	op->main_req = pve_get(p, "/cluster/resources", on_resources, op);
+	op->main_req = pve_http_get(p, "/cluster/resources", on_resources, op);
 	return op;
 }
 

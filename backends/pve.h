@@ -44,6 +44,9 @@ void pve_op_cancel(struct pve_op *op);
  * client's token and TLS settings, the usual retries and a 16 MiB cap: for calls this client has
  * no dedicated function for. done runs once (see http.h); the handle is for http_cancel. */
 struct http_request *pve_http_get(struct pve *p, const char *path, http_done_fn done, void *ud);
+/* pve_http_post starts POST {url}/api2/json{path} with an empty body (power actions), sent once:
+ * never retried, so an action is never done twice. */
+struct http_request *pve_http_post(struct pve *p, const char *path, http_done_fn done, void *ud);
 
 /* pve_error_from_response turns a failed answer into a message a person can act on. `what` names
  * the call ("node pve-b status"). */

@@ -283,10 +283,7 @@ void pve_task_error(struct err *out, const struct http_response *resp, const str
 
 struct pve_task_client {
 	struct event_base *base;
-	struct http *http;
-	const struct config_proxmox *cfg;
-	char *auth_header;
-	struct http_tls tls;
+	struct pve *pve; /* the token, TLS settings and requests of pve.c */
 };
 
 struct pve_task_client *pve_task_client_create(struct event_base *base, struct http *h,
@@ -294,15 +291,7 @@ struct pve_task_client *pve_task_client_create(struct event_base *base, struct h
 {
 	struct pve_task_client *tc = xcalloc(1, sizeof(*tc));
 	tc->base = base;
-	tc->http = h;
-	tc->cfg = cfg;
-	if (cfg->token_id && cfg->token_secret) {
-		tc->auth_header = xasprintf("Authorization: PVEAPIToken=%s=%s", cfg->token_id,
-		                            cfg->token_secret);
-	}
-	tc->tls.ca_file = cfg->tls.ca_file;
-	tc->tls.fingerprint = cfg->tls.fingerprint;
-	tc->tls.insecure = cfg->tls.insecure;
+	tc->pve = pve_create(h, cfg);
 	return tc;
 }
 
@@ -311,35 +300,15 @@ void pve_task_client_destroy(struct pve_task_client *tc)
 	if (!tc) {
 		return;
 	}
-	if (tc->auth_header) {
-		explicit_bzero(tc->auth_header, strlen(tc->auth_header));
-		free(tc->auth_header);
-	}
+	pve_destroy(tc->pve);
 	free(tc);
 }
 
 static struct http_request *call(struct pve_task_client *tc, const char *method, const char *path,
                                  http_done_fn done, void *ud)
 {
-	char *url = xasprintf("%s/api2/json%s", tc->cfg->url, path);
-	const char *headers[] = {tc->auth_header, "Accept: application/json", NULL};
-	bool post = method != NULL;
-	struct http_request_opts o = {
-	        .backend = "proxmox",
-	        .method = method,
-	        .url = url,
-	        .headers = tc->auth_header ? headers : headers + 1,
-	        .body = post ? "" : NULL,
-	        .body_len = 0,
-	        .tls = &tc->tls,
-	        .max_retries = post ? 0 : -1,
-	        .max_body = (size_t)16 << 20,
-	        .on_done = done,
-	        .ud = ud,
-	};
-	struct http_request *req = http_start(tc->http, &o);
-	free(url);
-	return req;
+	return method ? pve_http_post(tc->pve, path, done, ud)
+	              : pve_http_get(tc->pve, path, done, ud);
 }
 
 /* locate */
