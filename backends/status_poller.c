@@ -85,6 +85,11 @@ static int64_t interval_ms(const struct status_poller *p)
 	return (int64_t)p->refresh_s * 1000 * (p->visible ? 1 : HIDDEN_FACTOR);
 }
 
+int status_poller_interval_s(const struct status_poller *p)
+{
+	return (int)(interval_ms(p) / 1000);
+}
+
 /* --- histories --- */
 
 static struct history *history_find(const struct status_poller *p, const char *name,

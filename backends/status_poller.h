@@ -40,6 +40,9 @@ void status_poller_destroy(struct status_poller *p);
 /* status_poller_set_visible says whether a view showing this data is on screen: polls are then
  * every refresh_s seconds (data older than that is fetched at once), otherwise every 4 x. */
 void status_poller_set_visible(struct status_poller *p, bool visible);
+/* status_poller_interval_s: the seconds between polls now (refresh_s, or 4 x while hidden): what
+ * "stale" is measured against, so slower polling on purpose is not shown as stale data. */
+int status_poller_interval_s(const struct status_poller *p);
 /* status_poller_refresh_now (the `r` key) drops the waiting timers, backoff included, and polls
  * every configured backend at once; a backend with a poll already in flight keeps that one. */
 void status_poller_refresh_now(struct status_poller *p);

@@ -461,9 +461,11 @@ static void draw_statusline(struct app *a, int y, int cols)
 		put(stdscr, y, cols + 1, cols + meter_w, meter);
 	}
 	int share = cols / 2;
+	/* The dashboard's data is polled 4 x slower while no view shows it: not stale then. */
+	int polled = a->poller ? status_poller_interval_s(a->poller) : refresh;
 	if (a->poller && a->pve) {
 		x = draw_backend(stdscr, y, x, cols, share, "proxmox",
-		                 status_poller_health(a->poller, NODE_PROXMOX), refresh);
+		                 status_poller_health(a->poller, NODE_PROXMOX), polled);
 	} else {
 		wattrset(stdscr, palette_attr(SLOT_DIM));
 		x = put(stdscr, y, x, cols, " proxmox: not configured ([proxmox] url, token_id) │");
@@ -473,7 +475,7 @@ static void draw_statusline(struct app *a, int y, int cols)
 		const struct health *hn = status_poller_health(a->poller, NODE_KUBERNETES);
 		const struct health *hp = pod_store_health(a->pods);
 		const struct health *h = hp->state == HEALTH_FAILING ? hp : hn;
-		x = draw_backend(stdscr, y, x, cols, share, "kubernetes", h, refresh);
+		x = draw_backend(stdscr, y, x, cols, share, "kubernetes", h, polled);
 	} else {
 		wattrset(stdscr, palette_attr(SLOT_DIM));
 		x = put(stdscr, y, x, cols, " kubernetes: not configured (no kubeconfig) │");
