@@ -58,6 +58,7 @@ struct k8s_op {
 	size_t n_usage;
 	/* OP_PODS */
 	char *ns;
+	bool with_objects; /* includeObject=Object: each row carries the full pod */
 	char *cont;
 	struct k8s_pods pods;
 	/* OP_RAW */
@@ -409,7 +410,8 @@ static void pods_request_page(struct k8s_op *op)
 	} else {
 		buf_appendf(&path, "/api/v1/pods");
 	}
-	buf_appendf(&path, "?limit=%d", PAGE_LIMIT);
+	buf_appendf(&path, "?limit=%d%s", PAGE_LIMIT,
+	            op->with_objects ? "&includeObject=Object" : "");
 	if (op->cont) {
 		char *c = url_escape(op->cont);
 		buf_appendf(&path, "&continue=%s", c);
@@ -623,17 +625,30 @@ struct k8s_op *k8s_fetch_nodes(struct k8s *k, k8s_nodes_fn cb, void *ud)
 	return op;
 }
 
-struct k8s_op *k8s_fetch_pods(struct k8s *k, const char *ns, k8s_pods_fn cb, void *ud)
+static struct k8s_op *fetch_pods(struct k8s *k, const char *ns, bool with_objects, k8s_pods_fn cb,
+                                 void *ud)
 {
 	struct k8s_op *op = xcalloc(1, sizeof(*op));
 	op->k = k;
 	op->kind = OP_PODS;
 	op->pods_cb = cb;
 	op->ud = ud;
+	op->with_objects = with_objects;
 	const char *use_ns = ns ? ns : k->cfg->namespace_;
 	op->ns = use_ns && *use_ns ? xstrdup(use_ns) : NULL;
 	op_begin(op);
 	return op;
+}
+
+struct k8s_op *k8s_fetch_pods(struct k8s *k, const char *ns, k8s_pods_fn cb, void *ud)
+{
+	return fetch_pods(k, ns, false, cb, ud);
+}
+
+struct k8s_op *k8s_fetch_pods_with_resources(struct k8s *k, const char *ns, k8s_pods_fn cb,
+                                             void *ud)
+{
+	return fetch_pods(k, ns, true, cb, ud);
 }
 
 struct k8s_op *k8s_request(struct k8s *k, const struct k8s_request_opts *opts)

@@ -48,6 +48,10 @@ void k8s_destroy(struct k8s *k);
 struct k8s_op *k8s_fetch_nodes(struct k8s *k, k8s_nodes_fn cb, void *ud);
 /* k8s_fetch_pods lists pods in ns (NULL: the config's namespace, else all), page by page. */
 struct k8s_op *k8s_fetch_pods(struct k8s *k, const char *ns, k8s_pods_fn cb, void *ud);
+/* k8s_fetch_pods_with_resources lists the same way with each row's full pod
+ * (includeObject=Object), so the rows also carry requests, limits and owners (has_resources). */
+struct k8s_op *k8s_fetch_pods_with_resources(struct k8s *k, const char *ns, k8s_pods_fn cb,
+                                             void *ud);
 /* k8s_op_cancel stops an operation; its callback is not called. */
 void k8s_op_cancel(struct k8s_op *op);
 

@@ -397,6 +397,90 @@ static int64_t k8s_cell_restarts(const json_t *cell)
 	return k8s_restarts_cell(json_string_value(cell));
 }
 
+/* The resources of one container: adds its requests/limits to the four sums. */
+static void container_resources(const json_t *c, double *rc, int64_t *rm, double *lc, int64_t *lm)
+{
+	json_t *res = json_object_get(c, "resources");
+	const char *s;
+	int64_t v;
+	json_t *req = json_object_get(res, "requests");
+	json_t *lim = json_object_get(res, "limits");
+	if ((s = json_str(req, "cpu")) && quantity_parse_milli(s, &v)) {
+		*rc += (double)v / 1000.0;
+	}
+	if ((s = json_str(req, "memory")) && quantity_parse_int(s, &v)) {
+		*rm += v;
+	}
+	if ((s = json_str(lim, "cpu")) && quantity_parse_milli(s, &v)) {
+		*lc += (double)v / 1000.0;
+	}
+	if ((s = json_str(lim, "memory")) && quantity_parse_int(s, &v)) {
+		*lm += v;
+	}
+}
+
+/* pod_owner: the controlling owner; a ReplicaSet named DEPLOYMENT-HASH (HASH the
+ * pod-template-hash label) is its Deployment; a pod owned by a Node (static) stands alone. */
+static void pod_owner(const json_t *md, struct pod_row *r)
+{
+	json_t *refs = json_object_get(md, "ownerReferences");
+	json_t *owner = NULL, *ref;
+	size_t i;
+	json_array_foreach (refs, i, ref) {
+		if (json_is_true(json_object_get(ref, "controller")) || !owner) {
+			owner = ref;
+		}
+	}
+	const char *kind = json_str(owner, "kind");
+	const char *name = json_str(owner, "name");
+	if (!kind || !name || strcmp(kind, "Node") == 0) {
+		return;
+	}
+	if (strcmp(kind, "ReplicaSet") == 0) {
+		const char *hash = json_str(json_object_get(md, "labels"), "pod-template-hash");
+		size_t nl = strlen(name), hl = hash ? strlen(hash) : 0;
+		if (hash && hl > 0 && nl > hl + 1 && name[nl - hl - 1] == '-' &&
+		    strcmp(name + nl - hl, hash) == 0) {
+			r->owner_kind = xstrdup("Deployment");
+			r->owner_name = xstrndup(name, nl - hl - 1);
+			return;
+		}
+	}
+	r->owner_kind = xstrdup(kind);
+	r->owner_name = xstrdup(name);
+}
+
+/* k8s_pod_resources fills what the scheduler counts from a full Pod: requests and limits summed
+ * over the containers (an init container's, when larger, counts instead, as the scheduler counts
+ * it), the owning workload, and whether it finished. Does nothing for an object without spec
+ * (PartialObjectMetadata). */
+static void k8s_pod_resources(const json_t *pod, struct pod_row *r)
+{
+	json_t *spec = json_object_get(pod, "spec");
+	if (!json_is_object(spec)) {
+		return;
+	}
+	r->has_resources = true;
+	const char *phase = json_str(json_object_get(pod, "status"), "phase");
+	r->finished = str_eq(phase, "Succeeded") || str_eq(phase, "Failed");
+	size_t j;
+	json_t *c;
+	json_array_foreach (json_object_get(spec, "containers"), j, c) {
+		container_resources(c, &r->requests_cpu, &r->requests_mem, &r->limits_cpu,
+		                    &r->limits_mem);
+	}
+	json_array_foreach (json_object_get(spec, "initContainers"), j, c) {
+		double rc = 0, lc = 0;
+		int64_t rm = 0, lm = 0;
+		container_resources(c, &rc, &rm, &lc, &lm);
+		r->requests_cpu = fmax(r->requests_cpu, rc);
+		r->limits_cpu = fmax(r->limits_cpu, lc);
+		r->requests_mem = rm > r->requests_mem ? rm : r->requests_mem;
+		r->limits_mem = lm > r->limits_mem ? lm : r->limits_mem;
+	}
+	pod_owner(json_object_get(pod, "metadata"), r);
+}
+
 static void k8s_table_row(const json_t *row, const int *col, struct pod_row *r)
 {
 	json_t *cells = json_object_get(row, "cells");
@@ -417,6 +501,7 @@ static void k8s_table_row(const json_t *row, const int *col, struct pod_row *r)
 	r->ip = k8s_none(k8s_cell_text(cell[K8S_COL_IP]));
 	r->node = k8s_none(k8s_cell_text(cell[K8S_COL_NODE]));
 	r->created = k8s_time(meta, "creationTimestamp");
+	k8s_pod_resources(json_object_get(row, "object"), r); /* includeObject=Object */
 }
 
 static bool k8s_parse_table(json_t *root, struct pod_list *out, struct err *err)
@@ -579,6 +664,7 @@ static void k8s_pod_row(const json_t *pod, struct pod_row *r)
 	r->node = k8s_dup(k8s_nonempty(json_object_get(pod, "spec"), "nodeName"));
 	r->ip = k8s_dup(k8s_nonempty(json_object_get(pod, "status"), "podIP"));
 	k8s_pod_status(pod, r);
+	k8s_pod_resources(pod, r);
 }
 
 static bool k8s_parse_podlist(json_t *root, struct pod_list *out, struct err *err)

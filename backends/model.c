@@ -36,6 +36,8 @@ void pod_row_finish(struct pod_row *r)
 	free(r->ready);
 	free(r->node);
 	free(r->ip);
+	free(r->owner_kind);
+	free(r->owner_name);
 }
 
 /* Grow a row array by one; returns the new (zeroed) slot. */

@@ -3,6 +3,7 @@
 #ifndef LABDECK_MODEL_H
 #define LABDECK_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,14 @@ struct pod_row {
 	char *node;     /* NULL when not scheduled */
 	double created; /* epoch seconds from metadata.creationTimestamp, NAN if unknown */
 	char *ip;       /* NULL if none */
+	/* What the scheduler counts, known only when the pod came as a full object (a watch event,
+	 * a PodList, a Table row with includeObject=Object): has_resources says so. */
+	bool has_resources;
+	bool finished;                    /* phase Succeeded or Failed: requests no longer held */
+	double requests_cpu, limits_cpu;  /* cores */
+	int64_t requests_mem, limits_mem; /* bytes */
+	char *owner_kind; /* the workload: "Deployment" for a ReplicaSet DEPLOY-HASH; NULL alone */
+	char *owner_name;
 };
 
 void node_row_finish(struct node_row *r);

@@ -41,6 +41,7 @@ struct pod_store {
 	struct health health;
 	char *rv;       /* where the watch resumes */
 	bool need_list; /* the next try must LIST (first time, 410, refresh, unreadable line) */
+	bool want_resources; /* LIST with full objects, so every row has its requests */
 
 	struct k8s_op *list_op;
 	struct k8s_op *watch_op;
@@ -154,7 +155,11 @@ static bool row_equal(const struct pod_row *a, const struct pod_row *b)
 	return same_str(a->namespace_, b->namespace_) && same_str(a->name, b->name) &&
 	       same_str(a->phase, b->phase) && same_str(a->ready, b->ready) &&
 	       a->restarts == b->restarts && same_str(a->node, b->node) && created &&
-	       same_str(a->ip, b->ip);
+	       same_str(a->ip, b->ip) && a->has_resources == b->has_resources &&
+	       a->finished == b->finished && a->requests_cpu == b->requests_cpu &&
+	       a->limits_cpu == b->limits_cpu && a->requests_mem == b->requests_mem &&
+	       a->limits_mem == b->limits_mem && same_str(a->owner_kind, b->owner_kind) &&
+	       same_str(a->owner_name, b->owner_name);
 }
 
 /* upsert takes row's strings (row is left empty); returns whether the set changed. */
@@ -280,7 +285,9 @@ static void start_list(struct pod_store *s)
 	cancel_all(s);
 	s->need_list = true;
 	/* "" rather than NULL: all namespaces, whatever the config's default. */
-	s->list_op = k8s_fetch_pods(s->k, s->ns ? s->ns : "", on_list, s);
+	s->list_op = s->want_resources
+	                     ? k8s_fetch_pods_with_resources(s->k, s->ns ? s->ns : "", on_list, s)
+	                     : k8s_fetch_pods(s->k, s->ns ? s->ns : "", on_list, s);
 }
 
 /* --- WATCH --- */
@@ -562,4 +569,19 @@ void pod_store_set_namespace(struct pod_store *s, const char *ns)
 void pod_store_refresh(struct pod_store *s)
 {
 	start_list(s);
+}
+
+void pod_store_want_resources(struct pod_store *s)
+{
+	if (s->want_resources) {
+		return;
+	}
+	s->want_resources = true;
+	/* The rows listed so far are metadata only; watch events already carry whole pods. */
+	start_list(s);
+}
+
+bool pod_store_has_resources(const struct pod_store *s)
+{
+	return s->want_resources && !s->need_list;
 }

@@ -57,5 +57,11 @@ const char *pod_store_namespace(const struct pod_store *s);
 void pod_store_set_namespace(struct pod_store *s, const char *ns);
 /* pod_store_refresh lists again now (the rows are kept until the new list arrives). */
 void pod_store_refresh(struct pod_store *s);
+/* pod_store_want_resources: from now on every row carries its requests, limits and owner
+ * (has_resources): the list is asked again with full objects (includeObject=Object), once. The
+ * topology view asks for it; the pods view alone does not need the heavier list. */
+void pod_store_want_resources(struct pod_store *s);
+/* pod_store_has_resources: the rows come from a list with full objects (or watch events). */
+bool pod_store_has_resources(const struct pod_store *s);
 
 #endif

@@ -1,6 +1,6 @@
-/* topology_fetch.c: every source of the topology asked at once; the guest agents once the guest
- * list is known. Each answer is kept as it came; topology_fetch_input lays it out for
- * topology_build when the last one is in. */
+/* topology_fetch.c: see topology_fetch.h. The input for topology_build is laid out from
+ * borrowed parts, so the console (data it already keeps) and the CLI (its own one-shot fetch) build
+ * the same tree the same way. */
 #include "topology_fetch.h"
 
 #include <jansson.h>
@@ -14,7 +14,6 @@
 #include "k8s.h"
 #include "llm.h"
 #include "pve.h"
-#include "quantity.h"
 #include "util.h"
 
 /* --- parsers --- */
@@ -91,123 +90,6 @@ bool topology_fetch_agent_absent(const char *body, size_t len)
 	return absent;
 }
 
-/* The resources of one container: adds its requests/limits to the four sums. */
-static void container_resources(const json_t *c, double *rc, int64_t *rm, double *lc, int64_t *lm)
-{
-	json_t *res = json_object_get(c, "resources");
-	const char *s;
-	int64_t v;
-	json_t *req = json_object_get(res, "requests");
-	json_t *lim = json_object_get(res, "limits");
-	if ((s = json_str(req, "cpu")) && quantity_parse_milli(s, &v)) {
-		*rc += (double)v / 1000.0;
-	}
-	if ((s = json_str(req, "memory")) && quantity_parse_int(s, &v)) {
-		*rm += v;
-	}
-	if ((s = json_str(lim, "cpu")) && quantity_parse_milli(s, &v)) {
-		*lc += (double)v / 1000.0;
-	}
-	if ((s = json_str(lim, "memory")) && quantity_parse_int(s, &v)) {
-		*lm += v;
-	}
-}
-
-static void pod_owner(const json_t *md, struct topology_fetch_pod *p)
-{
-	json_t *refs = json_object_get(md, "ownerReferences");
-	json_t *owner = NULL, *r;
-	size_t i;
-	json_array_foreach (refs, i, r) {
-		if (json_is_true(json_object_get(r, "controller")) || !owner) {
-			owner = r;
-		}
-	}
-	const char *kind = json_str(owner, "kind");
-	const char *name = json_str(owner, "name");
-	if (!kind || !name || strcmp(kind, "Node") == 0) {
-		return;
-	}
-	if (strcmp(kind, "ReplicaSet") == 0) {
-		const char *hash = json_str(json_object_get(md, "labels"), "pod-template-hash");
-		size_t nl = strlen(name), hl = hash ? strlen(hash) : 0;
-		if (hash && hl > 0 && nl > hl + 1 && name[nl - hl - 1] == '-' &&
-		    strcmp(name + nl - hl, hash) == 0) {
-			p->kind = xstrdup("Deployment");
-			p->workload = xstrndup(name, nl - hl - 1);
-			return;
-		}
-	}
-	p->kind = xstrdup(kind);
-	p->workload = xstrdup(name);
-}
-
-bool topology_fetch_parse_pods(const char *body, size_t len, struct topology_fetch_pod **pods,
-                               size_t *n, struct err *err)
-{
-	char eb[160];
-	json_t *root = json_load_body(body, len, eb, sizeof(eb));
-	if (!root) {
-		return err_set(err, ERR_MALFORMED, 0, "kubernetes: pods: %s", eb);
-	}
-	json_t *items = json_object_get(root, "items");
-	if (!json_is_array(items)) {
-		json_decref(root);
-		return err_set(err, ERR_MALFORMED, 0, "kubernetes: pods: no items list");
-	}
-	size_t i;
-	json_t *it;
-	json_array_foreach (items, i, it) {
-		json_t *md = json_object_get(it, "metadata");
-		const char *name = json_str(md, "name");
-		if (!name) {
-			continue;
-		}
-		*pods = xrealloc(*pods, (*n + 1) * sizeof(**pods));
-		struct topology_fetch_pod *p = &(*pods)[(*n)++];
-		memset(p, 0, sizeof(*p));
-		p->name = xstrdup(name);
-		const char *ns = json_str(md, "namespace");
-		p->namespace_ = xstrdup(ns ? ns : "");
-		json_t *spec = json_object_get(it, "spec");
-		const char *node = json_str(spec, "nodeName");
-		p->node = node && *node ? xstrdup(node) : NULL;
-		const char *phase = json_str(json_object_get(it, "status"), "phase");
-		p->finished =
-		        phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
-		size_t j;
-		json_t *c;
-		json_array_foreach (json_object_get(spec, "containers"), j, c) {
-			container_resources(c, &p->requests_cpu, &p->requests_mem, &p->limits_cpu,
-			                    &p->limits_mem);
-		}
-		json_array_foreach (json_object_get(spec, "initContainers"), j, c) {
-			double rc = 0, lc = 0;
-			int64_t rm = 0, lm = 0;
-			container_resources(c, &rc, &rm, &lc, &lm);
-			p->requests_cpu = fmax(p->requests_cpu, rc);
-			p->limits_cpu = fmax(p->limits_cpu, lc);
-			p->requests_mem = rm > p->requests_mem ? rm : p->requests_mem;
-			p->limits_mem = lm > p->limits_mem ? lm : p->limits_mem;
-		}
-		pod_owner(md, p);
-	}
-	json_decref(root);
-	return true;
-}
-
-void topology_fetch_pods_free(struct topology_fetch_pod *pods, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(pods[i].namespace_);
-		free(pods[i].name);
-		free(pods[i].node);
-		free(pods[i].kind);
-		free(pods[i].workload);
-	}
-	free(pods);
-}
-
 char *topology_fetch_url_host(const char *url)
 {
 	if (!url) {
@@ -230,94 +112,126 @@ char *topology_fetch_url_host(const char *url)
 
 /* --- the input for topology_build --- */
 
-void topology_fetch_input(struct topology_data *d, const struct config *cfg)
+void topology_input_buf_finish(struct topology_input_buf *b)
 {
-	free(d->hosts);
-	free(d->guests);
-	free(d->nodes);
-	free(d->pod_in);
-	free(d->loaded_in);
-	free(d->available_in);
-	free(d->map);
-	memset(&d->in, 0, sizeof(d->in));
-	d->hosts = NULL;
-	d->guests = NULL;
-	d->nodes = NULL;
-	if (d->pve) {
-		const struct node_list *nl = &d->pve->nodes;
-		d->hosts = xcalloc(nl->len + 1, sizeof(*d->hosts));
-		for (size_t i = 0; i < nl->len; i++) {
-			const struct node_row *r = &nl->items[i];
-			d->hosts[i] = (struct topo_host_in){r->name, r->cpus, r->mem_total, r->cpu,
-			                                    r->mem_used};
+	free(b->hosts);
+	free(b->guests);
+	free(b->nodes);
+	free(b->pods);
+	free(b->loaded);
+	free(b->available);
+	free(b->map);
+	memset(b, 0, sizeof(*b));
+}
+
+static void fill_hosts_guests(struct topology_input_buf *b, const struct topology_parts *p)
+{
+	const struct node_list *nl = p->pve_nodes;
+	size_t n_rows = nl ? nl->len : 0;
+	b->hosts = xcalloc(n_rows + 1, sizeof(*b->hosts));
+	size_t n = 0;
+	for (size_t i = 0; i < n_rows; i++) {
+		const struct node_row *r = &nl->items[i];
+		if (r->source == NODE_PROXMOX) {
+			b->hosts[n++] = (struct topo_host_in){r->name, r->cpus, r->mem_total,
+			                                      r->cpu, r->mem_used};
 		}
-		d->in.n_hosts = nl->len;
-		const struct guest_list *gl = &d->pve->guests;
-		d->guests = xcalloc(gl->len + 1, sizeof(*d->guests));
-		size_t n = 0;
-		for (size_t i = 0; i < gl->len; i++) {
-			const struct guest_row *r = &gl->items[i];
-			if (r->template_) {
-				continue;
+	}
+	b->in.n_hosts = n;
+	const struct guest_list *gl = p->guests;
+	size_t n_guests = gl ? gl->len : 0;
+	b->guests = xcalloc(n_guests + 1, sizeof(*b->guests));
+	n = 0;
+	for (size_t i = 0; i < n_guests; i++) {
+		const struct guest_row *r = &gl->items[i];
+		if (r->template_) {
+			continue;
+		}
+		struct topo_guest_in *g = &b->guests[n++];
+		*g = (struct topo_guest_in){.vmid = r->vmid,
+		                            .name = r->name,
+		                            .host = r->node,
+		                            .status = r->status,
+		                            .cpus = r->cpus,
+		                            .mem_total = r->mem_total,
+		                            .mem_used = r->mem_used,
+		                            .passthrough = (const char *const *)r->passthrough,
+		                            .n_passthrough = r->n_passthrough};
+		const char *const *a = topology_agents_get(p->agents, r->vmid);
+		if (a) {
+			size_t k = 0;
+			while (a[k]) {
+				k++;
 			}
-			struct topo_guest_in *g = &d->guests[n++];
-			*g = (struct topo_guest_in){.vmid = r->vmid,
-			                            .name = r->name,
-			                            .host = r->node,
-			                            .status = r->status,
-			                            .cpus = r->cpus,
-			                            .mem_total = r->mem_total,
-			                            .mem_used = r->mem_used,
-			                            .passthrough =
-			                                    (const char *const *)r->passthrough,
-			                            .n_passthrough = r->n_passthrough};
-			char **a = d->addresses ? d->addresses[i] : NULL;
-			if (a) {
-				size_t k = 0;
-				while (a[k]) {
-					k++;
-				}
-				g->addresses = (const char *const *)a;
-				g->n_addresses = k;
-			}
+			g->addresses = a;
+			g->n_addresses = k;
 		}
-		d->in.n_guests = n;
 	}
-	d->in.hosts = d->hosts;
-	d->in.guests = d->guests;
-	if (d->knodes) {
-		const struct node_list *nl = &d->knodes->nodes;
-		d->nodes = xcalloc(nl->len + 1, sizeof(*d->nodes));
-		for (size_t i = 0; i < nl->len; i++) {
-			const struct node_row *r = &nl->items[i];
-			const struct k8s_node_extra *x =
-			        d->knodes->extras ? &d->knodes->extras[i] : NULL;
-			struct topo_node_in *n = &d->nodes[i];
-			n->name = r->name;
-			n->internal_ip = r->internal_ip;
-			n->alloc_cpu = x && x->alloc_cpu_milli >= 0
-			                       ? (double)x->alloc_cpu_milli / 1000.0
-			                       : NAN;
-			n->alloc_mem = x ? x->alloc_mem : -1;
-			/* the row's cpu is the metrics' usage as a fraction of its capacity.cpu */
-			n->usage_cpu = isnan(r->cpu) || r->cpus <= 0 ? NAN : r->cpu * r->cpus;
-			n->usage_mem = d->knodes->metrics ? r->mem_used : -1;
+	b->in.n_guests = n;
+	b->in.hosts = b->hosts;
+	b->in.guests = b->guests;
+}
+
+static void fill_nodes(struct topology_input_buf *b, const struct topology_parts *p)
+{
+	const struct node_list *nl = p->k8s_nodes;
+	size_t n_rows = nl ? nl->len : 0;
+	b->nodes = xcalloc(n_rows + 1, sizeof(*b->nodes));
+	size_t n = 0;
+	for (size_t i = 0; i < n_rows; i++) {
+		const struct node_row *r = &nl->items[i];
+		if (r->source != NODE_KUBERNETES) {
+			continue;
 		}
-		d->in.n_nodes = nl->len;
+		const struct k8s_node_extra *x =
+		        p->k8s_extra ? p->k8s_extra(p->k8s_extra_ctx, i, r) : NULL;
+		struct topo_node_in *o = &b->nodes[n++];
+		o->name = r->name;
+		o->internal_ip = r->internal_ip;
+		o->alloc_cpu =
+		        x && x->alloc_cpu_milli >= 0 ? (double)x->alloc_cpu_milli / 1000.0 : NAN;
+		o->alloc_mem = x ? x->alloc_mem : -1;
+		/* the row's cpu is the metrics' usage as a fraction of its capacity.cpu */
+		o->usage_cpu = isnan(r->cpu) || r->cpus <= 0 ? NAN : r->cpu * r->cpus;
+		o->usage_mem = p->k8s_metrics ? r->mem_used : -1;
 	}
-	d->in.nodes = d->nodes;
-	d->pod_in = xcalloc(d->n_pods + 1, sizeof(*d->pod_in));
-	for (size_t i = 0; i < d->n_pods; i++) {
-		const struct topology_fetch_pod *p = &d->pods[i];
-		d->pod_in[i] = (struct topo_pod_in){p->namespace_, p->name,         p->node,
-		                                    p->kind,       p->workload,     p->requests_cpu,
-		                                    p->limits_cpu, p->requests_mem, p->limits_mem,
-		                                    p->finished};
+	b->in.n_nodes = n;
+	b->in.nodes = b->nodes;
+}
+
+static void fill_pods(struct topology_input_buf *b, const struct topology_parts *p)
+{
+	b->pods = xcalloc(p->n_pods + 1, sizeof(*b->pods));
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_pods; i++) {
+		const struct pod_row *r = &p->pods[i];
+		if (!r->has_resources) {
+			continue;
+		}
+		b->pods[n++] = (struct topo_pod_in){r->namespace_ ? r->namespace_ : "",
+		                                    r->name,
+		                                    r->node,
+		                                    r->owner_kind,
+		                                    r->owner_name,
+		                                    r->requests_cpu,
+		                                    r->limits_cpu,
+		                                    r->requests_mem,
+		                                    r->limits_mem,
+		                                    r->finished};
 	}
-	d->in.pods = d->pod_in;
-	d->in.n_pods = d->n_pods;
-	const struct llm_models *ms[2] = {d->loaded, d->available};
-	struct topo_model_in **outs[2] = {&d->loaded_in, &d->available_in};
+	b->in.pods = b->pods;
+	b->in.n_pods = n;
+}
+
+void topology_input_fill(struct topology_input_buf *b, const struct topology_parts *p,
+                         const struct config *cfg)
+{
+	topology_input_buf_finish(b);
+	fill_hosts_guests(b, p);
+	fill_nodes(b, p);
+	fill_pods(b, p);
+	const struct llm_models *ms[2] = {p->loaded, p->available};
+	struct topo_model_in **outs[2] = {&b->loaded, &b->available};
 	for (int k = 0; k < 2; k++) {
 		size_t len = ms[k] ? ms[k]->len : 0;
 		*outs[k] = xcalloc(len + 1, sizeof(**outs[k]));
@@ -327,19 +241,239 @@ void topology_fetch_input(struct topology_data *d, const struct config *cfg)
 			        m->name, m->size, k == 0 ? m->size_vram : -1, m->expires_at};
 		}
 	}
-	d->in.loaded = d->loaded_in;
-	d->in.n_loaded = d->loaded ? d->loaded->len : 0;
-	d->in.available = d->available_in;
-	d->in.n_available = d->available ? d->available->len : 0;
+	b->in.loaded = b->loaded;
+	b->in.n_loaded = p->loaded ? p->loaded->len : 0;
+	b->in.available = b->available;
+	b->in.n_available = p->available ? p->available->len : 0;
 	const struct config_topology *ct = &cfg->topology;
-	d->map = xcalloc(ct->n_map + 1, sizeof(*d->map));
+	b->map = xcalloc(ct->n_map + 1, sizeof(*b->map));
 	for (size_t i = 0; i < ct->n_map; i++) {
-		d->map[i] = (struct topo_map_in){ct->map[i].node, ct->map[i].vmid};
+		b->map[i] = (struct topo_map_in){ct->map[i].node, ct->map[i].vmid};
 	}
-	d->in.map = d->map;
-	d->in.n_map = ct->n_map;
-	d->in.ollama_vmid = ct->ollama_vmid;
-	d->in.ollama_host = d->ollama_host;
+	b->in.map = b->map;
+	b->in.n_map = ct->n_map;
+	b->in.ollama_vmid = ct->ollama_vmid;
+	b->in.ollama_host = p->ollama_host;
+}
+
+/* --- the guest agents --- */
+
+struct agent_entry {
+	struct topology_agents *owner;
+	int vmid;
+	char *node;    /* where it was asked */
+	double uptime; /* the guest's uptime then: smaller now means it restarted */
+	char **addresses;
+	struct http_request *req;
+	bool seen; /* still running at the last update */
+};
+
+struct topology_agents {
+	struct pve *pve;
+	void (*changed)(void *ud);
+	void *ud;
+	struct agent_entry **entries;
+	size_t n_entries;
+	struct topology_fetch_error *errors;
+	size_t n_errors;
+};
+
+static void agents_add_error(struct topology_agents *a, const struct err *e)
+{
+	a->errors = xrealloc(a->errors, (a->n_errors + 1) * sizeof(*a->errors));
+	a->errors[a->n_errors].backend = xstrdup("proxmox");
+	a->errors[a->n_errors].err = *e;
+	a->n_errors++;
+}
+
+static void agents_clear_errors(struct topology_agents *a)
+{
+	for (size_t i = 0; i < a->n_errors; i++) {
+		free(a->errors[i].backend);
+	}
+	free(a->errors);
+	a->errors = NULL;
+	a->n_errors = 0;
+}
+
+struct topology_agents *topology_agents_create(struct pve *pve, void (*changed)(void *ud), void *ud)
+{
+	struct topology_agents *a = xcalloc(1, sizeof(*a));
+	a->pve = pve;
+	a->changed = changed;
+	a->ud = ud;
+	return a;
+}
+
+static void entry_free(struct agent_entry *e)
+{
+	if (e->req) {
+		http_cancel(e->req);
+	}
+	topology_fetch_strv_free(e->addresses);
+	free(e->node);
+	free(e);
+}
+
+void topology_agents_destroy(struct topology_agents *a)
+{
+	if (!a) {
+		return;
+	}
+	for (size_t i = 0; i < a->n_entries; i++) {
+		entry_free(a->entries[i]);
+	}
+	free(a->entries);
+	agents_clear_errors(a);
+	free(a);
+}
+
+static void on_agent(void *ud, struct http_response *resp, const struct err *err)
+{
+	struct agent_entry *en = ud;
+	struct topology_agents *a = en->owner;
+	en->req = NULL;
+	struct err e;
+	err_clear(&e);
+	if (err) {
+		if (!topology_fetch_agent_absent(resp->body ? resp->body : "", resp->len)) {
+			char what[160];
+			snprintf(what, sizeof(what), "guest %d agent addresses", en->vmid);
+			pve_error_from_response(&e, resp, err, what);
+			agents_add_error(a, &e);
+		}
+	} else {
+		char **addr = NULL;
+		if (topology_fetch_parse_agent(resp->body, resp->len, &addr, &e)) {
+			topology_fetch_strv_free(en->addresses);
+			en->addresses = addr;
+		} else {
+			agents_add_error(a, &e);
+		}
+	}
+	if (a->changed) {
+		a->changed(a->ud);
+	}
+}
+
+static struct agent_entry *agents_find(const struct topology_agents *a, int vmid)
+{
+	for (size_t i = 0; a && i < a->n_entries; i++) {
+		if (a->entries[i]->vmid == vmid) {
+			return a->entries[i];
+		}
+	}
+	return NULL;
+}
+
+void topology_agents_update(struct topology_agents *a, const struct guest_list *gl)
+{
+	if (!a || !a->pve) {
+		return;
+	}
+	for (size_t i = 0; i < a->n_entries; i++) {
+		a->entries[i]->seen = false;
+	}
+	bool asked = false;
+	for (size_t i = 0; gl && i < gl->len; i++) {
+		const struct guest_row *g = &gl->items[i];
+		if (!g->type || strcmp(g->type, "qemu") != 0 || !g->status ||
+		    strcmp(g->status, "running") != 0 || !g->node) {
+			continue;
+		}
+		struct agent_entry *en = agents_find(a, g->vmid);
+		double up = g->uptime >= 0 ? (double)g->uptime : 0;
+		if (en) {
+			en->seen = true;
+			bool moved = strcmp(en->node, g->node) != 0;
+			bool restarted = g->uptime >= 0 && up < en->uptime;
+			en->uptime = up;
+			if (!moved && !restarted) {
+				continue;
+			}
+			if (en->req) {
+				http_cancel(en->req);
+				en->req = NULL;
+			}
+			free(en->node);
+		} else {
+			en = xcalloc(1, sizeof(*en));
+			en->owner = a;
+			en->vmid = g->vmid;
+			en->seen = true;
+			en->uptime = up;
+			a->entries = xrealloc(a->entries, (a->n_entries + 1) * sizeof(*a->entries));
+			a->entries[a->n_entries++] = en;
+		}
+		en->node = xstrdup(g->node);
+		if (!asked) {
+			agents_clear_errors(a); /* a new round of answers */
+			asked = true;
+		}
+		char *path = xasprintf("/nodes/%s/qemu/%d/agent/network-get-interfaces", g->node,
+		                       g->vmid);
+		en->req = pve_http_get(a->pve, path, on_agent, en);
+		free(path);
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < a->n_entries; i++) {
+		if (a->entries[i]->seen) {
+			a->entries[w++] = a->entries[i];
+		} else {
+			entry_free(a->entries[i]);
+		}
+	}
+	a->n_entries = w;
+}
+
+const char *const *topology_agents_get(const struct topology_agents *a, int vmid)
+{
+	const struct agent_entry *en = agents_find(a, vmid);
+	return en ? (const char *const *)en->addresses : NULL;
+}
+
+size_t topology_agents_pending(const struct topology_agents *a)
+{
+	size_t n = 0;
+	for (size_t i = 0; a && i < a->n_entries; i++) {
+		n += a->entries[i]->req != NULL;
+	}
+	return n;
+}
+
+const struct topology_fetch_error *topology_agents_errors(const struct topology_agents *a,
+                                                          size_t *n)
+{
+	*n = a ? a->n_errors : 0;
+	return a ? a->errors : NULL;
+}
+
+/* --- the one-shot fetch --- */
+
+static const struct k8s_node_extra *extra_by_index(const void *ctx, size_t index,
+                                                   const struct node_row *row)
+{
+	(void)row;
+	const struct k8s_nodes *kn = ctx;
+	return kn->extras && index < kn->nodes.len ? &kn->extras[index] : NULL;
+}
+
+void topology_data_parts(const struct topology_data *d, struct topology_parts *out)
+{
+	*out = (struct topology_parts){
+	        .pve_nodes = d->pve ? &d->pve->nodes : NULL,
+	        .guests = d->pve ? &d->pve->guests : NULL,
+	        .agents = d->agents,
+	        .k8s_nodes = d->knodes ? &d->knodes->nodes : NULL,
+	        .k8s_extra = extra_by_index,
+	        .k8s_extra_ctx = d->knodes,
+	        .k8s_metrics = d->knodes && d->knodes->metrics,
+	        .pods = d->pods ? d->pods->pods.items : NULL,
+	        .n_pods = d->pods ? d->pods->pods.len : 0,
+	        .loaded = d->loaded,
+	        .available = d->available,
+	        .ollama_host = d->ollama_host,
+	};
 }
 
 void topology_data_free(struct topology_data *d)
@@ -347,12 +481,7 @@ void topology_data_free(struct topology_data *d)
 	if (!d) {
 		return;
 	}
-	if (d->addresses && d->pve) {
-		for (size_t i = 0; i < d->pve->guests.len; i++) {
-			topology_fetch_strv_free(d->addresses[i]);
-		}
-	}
-	free(d->addresses);
+	topology_agents_destroy(d->agents);
 	if (d->pve) {
 		pve_status_finish(d->pve);
 		free(d->pve);
@@ -361,7 +490,10 @@ void topology_data_free(struct topology_data *d)
 		k8s_nodes_finish(d->knodes);
 		free(d->knodes);
 	}
-	topology_fetch_pods_free(d->pods, d->n_pods);
+	if (d->pods) {
+		k8s_pods_finish(d->pods);
+		free(d->pods);
+	}
 	llm_models_free(d->loaded);
 	llm_models_free(d->available);
 	for (size_t i = 0; i < d->n_errors; i++) {
@@ -369,23 +501,9 @@ void topology_data_free(struct topology_data *d)
 	}
 	free(d->errors);
 	free(d->ollama_host);
-	free(d->hosts);
-	free(d->guests);
-	free(d->nodes);
-	free(d->pod_in);
-	free(d->loaded_in);
-	free(d->available_in);
-	free(d->map);
+	topology_input_buf_finish(&d->buf);
 	free(d);
 }
-
-/* --- the fetch --- */
-
-struct agent_req {
-	struct topology_fetch *f;
-	size_t index; /* in pve->guests */
-	struct http_request *req;
-};
 
 struct topology_fetch {
 	struct topology_fetch_sources src;
@@ -393,11 +511,10 @@ struct topology_fetch {
 	void *ud;
 	struct topology_data *d;
 	int pending;
+	bool agents_waiting; /* the agents' answers are still counted in pending */
 	struct pve_op *pve_op;
 	struct k8s_op *nodes_op, *pods_op;
 	struct llm_call *ps_call, *tags_call;
-	struct agent_req *agents;
-	size_t n_agents;
 };
 
 static void add_error(struct topology_data *d, const char *backend, const struct err *e)
@@ -415,34 +532,28 @@ static void done_one(struct topology_fetch *f)
 	}
 	struct topology_data *d = f->d;
 	f->d = NULL;
-	topology_fetch_input(d, f->src.cfg);
+	size_t n;
+	const struct topology_fetch_error *ae = topology_agents_errors(d->agents, &n);
+	for (size_t i = 0; i < n; i++) {
+		add_error(d, ae[i].backend, &ae[i].err);
+	}
+	struct topology_parts parts;
+	topology_data_parts(d, &parts);
+	topology_input_fill(&d->buf, &parts, f->src.cfg);
 	topology_fetch_fn cb = f->cb;
 	void *ud = f->ud;
-	free(f->agents);
 	free(f);
 	cb(ud, d);
 }
 
-static void on_agent(void *ud, struct http_response *resp, const struct err *err)
+/* The agents' answers: the fetch is done once none is in flight. */
+static void on_agents_changed(void *ud)
 {
-	struct agent_req *a = ud;
-	struct topology_fetch *f = a->f;
-	a->req = NULL;
-	struct err e;
-	err_clear(&e);
-	const struct guest_row *g = &f->d->pve->guests.items[a->index];
-	if (err) {
-		if (!topology_fetch_agent_absent(resp->body ? resp->body : "", resp->len)) {
-			char what[160];
-			snprintf(what, sizeof(what), "guest %d agent addresses", g->vmid);
-			pve_error_from_response(&e, resp, err, what);
-			add_error(f->d, "proxmox", &e);
-		}
-	} else if (!topology_fetch_parse_agent(resp->body, resp->len, &f->d->addresses[a->index],
-	                                       &e)) {
-		add_error(f->d, "proxmox", &e);
+	struct topology_fetch *f = ud;
+	if (f->agents_waiting && topology_agents_pending(f->d->agents) == 0) {
+		f->agents_waiting = false;
+		done_one(f);
 	}
-	done_one(f);
 }
 
 static void on_pve(void *ud, struct pve_status *st)
@@ -459,22 +570,11 @@ static void on_pve(void *ud, struct pve_status *st)
 		return;
 	}
 	f->d->pve = st;
-	f->d->addresses = xcalloc(st->guests.len + 1, sizeof(*f->d->addresses));
-	f->agents = xcalloc(st->guests.len + 1, sizeof(*f->agents));
-	for (size_t i = 0; i < st->guests.len; i++) {
-		const struct guest_row *g = &st->guests.items[i];
-		if (!g->type || strcmp(g->type, "qemu") != 0 || !g->status ||
-		    strcmp(g->status, "running") != 0 || !g->node) {
-			continue;
-		}
-		struct agent_req *a = &f->agents[f->n_agents++];
-		a->f = f;
-		a->index = i;
-		char *path = xasprintf("/nodes/%s/qemu/%d/agent/network-get-interfaces", g->node,
-		                       g->vmid);
+	f->d->agents = topology_agents_create(f->src.pve, on_agents_changed, f);
+	topology_agents_update(f->d->agents, &st->guests);
+	if (topology_agents_pending(f->d->agents) > 0) {
+		f->agents_waiting = true;
 		f->pending++;
-		a->req = pve_http_get(f->src.pve, path, on_agent, a);
-		free(path);
 	}
 	done_one(f);
 }
@@ -495,17 +595,18 @@ static void on_knodes(void *ud, struct k8s_nodes *r)
 	done_one(f);
 }
 
-static void on_pods(void *ud, struct http_response *resp, const struct err *err)
+static void on_pods(void *ud, struct k8s_pods *r)
 {
 	struct topology_fetch *f = ud;
 	f->pods_op = NULL;
-	struct err e;
-	err_clear(&e);
-	if (err) {
-		add_error(f->d, "kubernetes", err);
-	} else if (!topology_fetch_parse_pods(resp->body, resp->len, &f->d->pods, &f->d->n_pods,
-	                                      &e)) {
-		add_error(f->d, "kubernetes", &e);
+	for (size_t i = 0; i < r->errors.len; i++) {
+		add_error(f->d, "kubernetes", &r->errors.items[i]);
+	}
+	if (r->failed) {
+		k8s_pods_finish(r);
+		free(r);
+	} else {
+		f->d->pods = r;
 	}
 	done_one(f);
 }
@@ -549,15 +650,8 @@ struct topology_fetch *topology_fetch_start(const struct topology_fetch_sources 
 	if (src->k8s) {
 		f->pending += 2;
 		f->nodes_op = k8s_fetch_nodes(src->k8s, on_knodes, f);
-		struct k8s_request_opts o = {
-		        .path = "/api/v1/pods?fieldSelector=status.phase%21%3DSucceeded%2C"
-		                "status.phase%21%3DFailed",
-		        .what = "pods",
-		        .max_retries = -1,
-		        .on_done = on_pods,
-		        .ud = f,
-		};
-		f->pods_op = k8s_request(src->k8s, &o);
+		/* "": every namespace, whatever the config's default */
+		f->pods_op = k8s_fetch_pods_with_resources(src->k8s, "", on_pods, f);
 	}
 	if (src->llm) {
 		f->pending += 2;
@@ -568,7 +662,9 @@ struct topology_fetch *topology_fetch_start(const struct topology_fetch_sources 
 	if (--f->pending == 0) {
 		/* nothing to ask: answer at once (still from the caller's stack) */
 		struct topology_data *d = f->d;
-		topology_fetch_input(d, src->cfg);
+		struct topology_parts parts;
+		topology_data_parts(d, &parts);
+		topology_input_fill(&d->buf, &parts, src->cfg);
 		free(f);
 		cb(ud, d);
 		return NULL;
@@ -596,12 +692,6 @@ void topology_fetch_cancel(struct topology_fetch *f)
 	if (f->tags_call) {
 		(void)llm_cancel(f->tags_call);
 	}
-	for (size_t i = 0; i < f->n_agents; i++) {
-		if (f->agents[i].req) {
-			http_cancel(f->agents[i].req);
-		}
-	}
-	free(f->agents);
-	topology_data_free(f->d);
+	topology_data_free(f->d); /* the agents' requests with it */
 	free(f);
 }

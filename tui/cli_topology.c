@@ -238,7 +238,7 @@ int cli_topology(struct cli *c)
 		for (size_t i = 0; i < w.d->n_errors; i++) {
 			cli_add_error(c, w.d->errors[i].backend, &w.d->errors[i].err);
 		}
-		topology_build(&w.d->in, &t);
+		topology_build(&w.d->buf.in, &t);
 	}
 	if (c->json) {
 		json_t *root = w.d ? topology_to_json(&t) : json_object();
@@ -252,7 +252,12 @@ int cli_topology(struct cli *c)
 		if (isatty(STDOUT_FILENO)) {
 			flags |= JSON_INDENT(2) | JSON_ENSURE_ASCII;
 		}
-		json_dumpf(root, stdout, flags);
+		{
+			char *json =
+			        json_dumps(root, flags); /* C1 and bidi escaped (text_json_fputs) */
+			text_json_fputs(json, stdout);
+			free(json);
+		}
 		fputc('\n', stdout);
 		json_decref(root);
 	} else if (w.d) {

@@ -2,9 +2,11 @@
  * guest, its workloads, Ollama's models — each line with a bar of what is allocated (or used)
  * against what exists and the figures beside it; the warnings under the tree, each with its
  * level word. Enter folds or unfolds a line (nodes start folded so the tree fits 80x24). The
- * data comes from topology_fetch, asked when the view comes on screen and every [ui] refresh
- * seconds while it is visible; a source that fails is a line naming it, and its last good data
- * stays. */
+ * data is what the other views already keep: Proxmox and Kubernetes nodes and guests from the
+ * status poller, pods from the pod store (asked, once, to carry their requests); the tree is
+ * built again when they change. Of its own it asks only what nobody else does: a guest agent's
+ * addresses once per running guest, and Ollama's models at most once per poll interval, when
+ * the shared data moves. A source that fails is a line naming it; its last good data stays. */
 #include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,12 +18,17 @@
 #include "k8s.h"
 #include "llm.h"
 #include "palette.h"
+#include "pod_store.h"
 #include "pve.h"
+#include "status_poller.h"
 #include "text.h"
 #include "topology.h"
 #include "topology_fetch.h"
 #include "util.h"
 #include "views.h"
+
+/* How long a first tree waits for the pods' requests and the agents' addresses. */
+#define FIRST_WAIT_S 3.0
 
 enum line_kind { L_HOST, L_GUEST, L_NODE, L_WORKLOAD, L_MODEL, L_HEAD, L_WARNING, L_ERROR };
 
@@ -42,13 +49,18 @@ struct line {
 
 struct topo_view {
 	struct view base;
-	struct pve *pve;
+	struct pve *pve; /* the guest agents are asked through it */
 	struct llm *llm;
-	struct topology_fetch *fetch;
-	struct topology_data *data;
+	struct topology_agents *agents;
+	struct llm_call *ps_call, *tags_call;
+	struct llm_models *loaded, *available; /* the last good answers */
+	struct err models_err;                 /* the last failure, code 0: none */
+	double models_at;                      /* monotonic seconds of the last ask, 0 never */
+	char *ollama_host;
+	double entered_at; /* monotonic seconds the view last came on screen */
+	struct topology_input_buf buf;
 	struct topology topo;
 	bool built;
-	struct event *timer;
 	bool visible;
 	struct line *lines;
 	size_t n_lines, cap_lines;
@@ -143,23 +155,48 @@ static void node_lines(struct topo_view *tv, const struct topo_node *n, int dept
 	}
 }
 
+static void error_line(struct topo_view *tv, const char *backend, const char *msg)
+{
+	struct line *l = add(tv, L_ERROR, 0);
+	l->slot = SLOT_ERROR;
+	snprintf(l->label, sizeof(l->label), "✗ %s: %s (last good data kept)", backend, msg);
+}
+
+/* The failing sources, each once: the shared pollers' health, the agents', Ollama's. */
+static void error_lines(struct topo_view *tv)
+{
+	struct app *a = tv->base.app;
+	struct status_poller *p = app_poller(a);
+	const struct health *h = p ? status_poller_health(p, NODE_PROXMOX) : NULL;
+	if (h && h->state == HEALTH_FAILING) {
+		error_line(tv, "proxmox", h->last_err.msg);
+	}
+	h = p ? status_poller_health(p, NODE_KUBERNETES) : NULL;
+	bool k8s_failing = h && h->state == HEALTH_FAILING;
+	if (k8s_failing) {
+		error_line(tv, "kubernetes", h->last_err.msg);
+	}
+	h = app_pods(a) ? pod_store_health(app_pods(a)) : NULL;
+	if (!k8s_failing && h && h->state == HEALTH_FAILING) {
+		error_line(tv, "kubernetes", h->last_err.msg);
+	}
+	size_t n;
+	const struct topology_fetch_error *e = topology_agents_errors(tv->agents, &n);
+	for (size_t i = 0; i < n; i++) {
+		error_line(tv, e[i].backend, e[i].err.msg);
+	}
+	if (tv->models_err.code) {
+		error_line(tv, "ollama", tv->models_err.msg);
+	}
+}
+
 static void build_lines(struct topo_view *tv)
 {
 	tv->n_lines = 0;
-	if (tv->data) {
-		for (size_t i = 0; i < tv->data->n_errors; i++) {
-			struct line *l = add(tv, L_ERROR, 0);
-			l->slot = SLOT_ERROR;
-			snprintf(l->label, sizeof(l->label),
-			         "✗ %s: %s (r retries; last good data kept)",
-			         tv->data->errors[i].backend, tv->data->errors[i].err.msg);
-		}
-	}
+	error_lines(tv);
 	if (!tv->built) {
 		struct line *l = add(tv, L_HEAD, 0);
-		snprintf(l->label, sizeof(l->label), "%s",
-		         tv->fetch ? "asking Proxmox, Kubernetes and Ollama…"
-		                   : "no data yet (r asks again)");
+		snprintf(l->label, sizeof(l->label), "%s", "waiting for Proxmox and Kubernetes…");
 		l->dim = true;
 		return;
 	}
@@ -261,97 +298,132 @@ static void build_lines(struct topo_view *tv)
 
 /* --- data --- */
 
+static const struct k8s_node_extra *extra_by_name(const void *ctx, size_t index,
+                                                  const struct node_row *row)
+{
+	(void)index;
+	return status_poller_k8s_extra(ctx, row->name);
+}
+
+/* rebuild lays the tree out again from the shared data as it is now. */
 static void rebuild(struct topo_view *tv)
 {
+	struct app *a = tv->base.app;
+	struct status_poller *p = app_poller(a);
+	struct pod_store *ps = app_pods(a);
 	if (tv->built) {
 		topology_finish(&tv->topo);
 		tv->built = false;
 	}
-	if (tv->data) {
-		topology_build(&tv->data->in, &tv->topo);
-		tv->built = true;
+	if (p) {
+		const struct guest_list *gl = status_poller_guests(p);
+		topology_agents_update(tv->agents, gl);
+		size_t n_pods = 0;
+		const struct pod_row *pods = ps ? pod_store_pods(ps, &n_pods) : NULL;
+		struct topology_parts parts = {
+		        .pve_nodes = status_poller_nodes(p),
+		        .guests = gl,
+		        .agents = tv->agents,
+		        .k8s_nodes = status_poller_nodes(p),
+		        .k8s_extra = extra_by_name,
+		        .k8s_extra_ctx = p,
+		        .k8s_metrics = status_poller_k8s_metrics(p),
+		        .pods = pods,
+		        .n_pods = n_pods,
+		        .loaded = tv->loaded,
+		        .available = tv->available,
+		        .ollama_host = tv->ollama_host,
+		};
+		topology_input_fill(&tv->buf, &parts, app_config(a));
+		/* Nothing to draw before the first poll answered, nor (for a few seconds) before
+		 * the pods' requests and the agents' addresses are in: a tree that says "0
+		 * requested" or "matched by name" and changes a moment later would mislead. */
+		bool pods_in = !ps || pod_store_has_resources(ps) ||
+		               pod_store_health(ps)->state == HEALTH_FAILING;
+		bool agents_in = topology_agents_pending(tv->agents) == 0;
+		bool waited = (double)now_mono_ms() / 1000.0 - tv->entered_at > FIRST_WAIT_S;
+		if ((parts.pve_nodes->len || gl->len) && ((pods_in && agents_in) || waited)) {
+			topology_build(&tv->buf.in, &tv->topo);
+			tv->built = true;
+		}
 	}
 	build_lines(tv);
+	app_dirty(a);
 }
 
-/* What failed this time keeps what the last answer had. */
-static void keep_last_good(struct topology_data *d, struct topology_data *old)
+static void on_agents_changed(void *ud)
 {
-	if (!old) {
-		return;
-	}
-	if (!d->pve && old->pve) {
-		d->pve = old->pve;
-		d->addresses = old->addresses;
-		old->pve = NULL;
-		old->addresses = NULL;
-	}
-	if (!d->knodes && old->knodes) {
-		d->knodes = old->knodes;
-		old->knodes = NULL;
-	}
-	bool k8s_failed = false, ollama_failed = false;
-	for (size_t i = 0; i < d->n_errors; i++) {
-		k8s_failed |= strcmp(d->errors[i].backend, "kubernetes") == 0;
-		ollama_failed |= strcmp(d->errors[i].backend, "ollama") == 0;
-	}
-	if (k8s_failed && d->n_pods == 0 && old->n_pods) {
-		d->pods = old->pods;
-		d->n_pods = old->n_pods;
-		old->pods = NULL;
-		old->n_pods = 0;
-	}
-	if (ollama_failed && !d->loaded && old->loaded) {
-		d->loaded = old->loaded;
-		old->loaded = NULL;
-	}
-	if (ollama_failed && !d->available && old->available) {
-		d->available = old->available;
-		old->available = NULL;
-	}
+	rebuild(ud);
 }
 
-static void on_data(void *ud, struct topology_data *d)
+static void on_models(struct topo_view *tv, struct llm_models **slot, struct llm_models *models,
+                      const struct err *err)
+{
+	if (err) {
+		tv->models_err = *err;
+		llm_models_free(models);
+	} else {
+		llm_models_free(*slot);
+		*slot = models;
+		if (!tv->ps_call && !tv->tags_call) {
+			err_clear(&tv->models_err);
+		}
+	}
+	rebuild(tv);
+}
+
+static void on_ps(void *ud, struct llm_models *models, const struct err *err)
 {
 	struct topo_view *tv = ud;
-	tv->fetch = NULL;
-	keep_last_good(d, tv->data);
-	topology_fetch_input(d, app_config(tv->base.app));
-	if (tv->built) {
-		topology_finish(&tv->topo);
-		tv->built = false;
-	}
-	topology_data_free(tv->data);
-	tv->data = d;
-	rebuild(tv);
-	app_dirty(tv->base.app);
+	tv->ps_call = NULL;
+	on_models(tv, &tv->loaded, models, err);
 }
 
-static void start_fetch(struct topo_view *tv)
+static void on_tags(void *ud, struct llm_models *models, const struct err *err)
 {
-	if (tv->fetch) {
+	struct topo_view *tv = ud;
+	tv->tags_call = NULL;
+	on_models(tv, &tv->available, models, err);
+}
+
+/* ask_models asks Ollama what is loaded and installed, unless it did within the poll interval
+ * (force: now, for `r`). */
+static void ask_models(struct topo_view *tv, bool force)
+{
+	if (!tv->llm || tv->ps_call || tv->tags_call) {
 		return;
 	}
-	const struct config *cfg = app_config(tv->base.app);
-	struct topology_fetch_sources src = {
-	        .pve = tv->pve,
-	        .k8s = app_k8s(tv->base.app),
-	        .llm = tv->llm,
-	        .cfg = cfg,
-	        .ollama_url = tv->llm ? cfg->ollama.url : NULL,
-	};
-	tv->fetch = topology_fetch_start(&src, on_data, tv);
-	build_lines(tv);
+	struct status_poller *p = app_poller(tv->base.app);
+	int every = p ? status_poller_interval_s(p) : app_refresh_s(tv->base.app);
+	double now = (double)now_mono_ms() / 1000.0;
+	if (!force && tv->models_at > 0 && now - tv->models_at < (double)(every > 0 ? every : 5)) {
+		return;
+	}
+	tv->models_at = now;
+	tv->ps_call = llm_ollama_ps(tv->llm, on_ps, tv);
+	tv->tags_call = llm_ollama_tags(tv->llm, on_tags, tv);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void cancel_models(struct topo_view *tv)
 {
-	(void)fd;
-	(void)what;
-	struct topo_view *tv = arg;
-	if (tv->visible) {
-		start_fetch(tv);
+	if (tv->ps_call) {
+		(void)llm_cancel(tv->ps_call);
+		tv->ps_call = NULL;
 	}
+	if (tv->tags_call) {
+		(void)llm_cancel(tv->tags_call);
+		tv->tags_call = NULL;
+	}
+}
+
+/* The shared data changed (a poll, a pod event): the tree follows. */
+static void data_changed(struct topo_view *tv)
+{
+	if (!tv->visible) {
+		return;
+	}
+	ask_models(tv, false);
+	rebuild(tv);
 }
 
 /* --- drawing --- */
@@ -498,7 +570,6 @@ static void draw(struct view *v, WINDOW *w, int y, int h, int cols)
 
 static bool handle(struct view *v, enum action a, int key)
 {
-	(void)key;
 	struct topo_view *tv = (struct topo_view *)v;
 	size_t n = tv->n_lines;
 	switch (a) {
@@ -547,9 +618,20 @@ static bool handle(struct view *v, enum action a, int key)
 		}
 		return true;
 	case ACT_REFRESH:
-		start_fetch(tv);
-		app_message(v->app, false, "asking for the topology…");
+		if (app_poller(v->app)) {
+			status_poller_refresh_now(app_poller(v->app));
+		}
+		if (app_pods(v->app)) {
+			pod_store_refresh(app_pods(v->app));
+		}
+		ask_models(tv, true);
+		app_message(v->app, false, "asking Proxmox, Kubernetes and Ollama again…");
 		return true;
+	case ACT_NONE:
+		if (key == -1) {
+			data_changed(tv);
+		}
+		return false;
 	default:
 		return false;
 	}
@@ -563,48 +645,57 @@ static void title(struct view *v, char *out, size_t size)
 	if (warn) {
 		snprintf(w, sizeof(w), " %zu warning%s", warn, warn == 1 ? "" : "s");
 	}
-	snprintf(out, size, "topology%s%s", w, tv->fetch ? " (refreshing)" : "");
+	snprintf(out, size, "topology%s", w);
 }
 
 static void enter(struct view *v)
 {
 	struct topo_view *tv = (struct topo_view *)v;
 	tv->visible = true;
-	start_fetch(tv);
-	struct timeval iv = {.tv_sec = app_refresh_s(v->app) > 0 ? app_refresh_s(v->app) : 5};
-	evtimer_add(tv->timer, &iv);
+	tv->entered_at = (double)now_mono_ms() / 1000.0;
+	/* The data on screen: the poller at its on-screen pace, pods with their requests. */
+	if (app_poller(v->app)) {
+		status_poller_set_visible(app_poller(v->app), true);
+	}
+	if (app_pods(v->app)) {
+		pod_store_want_resources(app_pods(v->app));
+	}
+	ask_models(tv, false);
+	rebuild(tv);
 }
 
 static void leave(struct view *v)
 {
 	struct topo_view *tv = (struct topo_view *)v;
 	tv->visible = false;
-	evtimer_del(tv->timer);
-	topology_fetch_cancel(tv->fetch);
-	tv->fetch = NULL;
+	if (app_poller(v->app)) {
+		status_poller_set_visible(app_poller(v->app), false);
+	}
+	cancel_models(tv);
 }
 
 static bool cancel(struct view *v)
 {
 	struct topo_view *tv = (struct topo_view *)v;
-	if (!tv->fetch) {
+	if (!tv->ps_call && !tv->tags_call) {
 		return false;
 	}
-	topology_fetch_cancel(tv->fetch);
-	tv->fetch = NULL;
-	build_lines(tv);
+	cancel_models(tv);
 	return true;
 }
 
 static void destroy(struct view *v)
 {
 	struct topo_view *tv = (struct topo_view *)v;
-	topology_fetch_cancel(tv->fetch);
-	event_free(tv->timer);
+	cancel_models(tv);
+	topology_agents_destroy(tv->agents);
 	if (tv->built) {
 		topology_finish(&tv->topo);
 	}
-	topology_data_free(tv->data);
+	topology_input_buf_finish(&tv->buf);
+	llm_models_free(tv->loaded);
+	llm_models_free(tv->available);
+	free(tv->ollama_host);
 	llm_destroy(tv->llm);
 	pve_destroy(tv->pve);
 	for (size_t i = 0; i < tv->n_toggled; i++) {
@@ -638,8 +729,10 @@ struct view *view_topology_create(struct app *a)
 	}
 	if (cfg->ollama.configured) {
 		tv->llm = llm_create(app_http(a), cfg);
+		tv->ollama_host = topology_fetch_url_host(cfg->ollama.url);
 	}
-	tv->timer = event_new(app_base(a), -1, EV_PERSIST, on_timer, tv);
+	tv->agents = topology_agents_create(tv->pve, on_agents_changed, tv);
+	err_clear(&tv->models_err);
 	build_lines(tv);
 	return &tv->base;
 }

@@ -26,7 +26,9 @@ def guests_of(doc):
 
 def with_topology(lab, section):
     """The lab's config plus a [topology] section."""
-    return lab.write_config(open(lab.config).read() + "\n[topology]\n" + section + "\n")
+    base = open(lab.config).read()
+    base = re.sub(r"\[topology\]\n(?:[;a-z].*\n)*", "", base)  # labsim's own section
+    return lab.write_config(base + "\n[topology]\n" + section + "\n")
 
 
 @test
@@ -152,3 +154,32 @@ def topology_backend_down_keeps_the_rest(lab):
     check(any(e["backend"] == "proxmox" for e in doc["errors"]), "proxmox in errors", r)
     check(doc["hosts"] == [] and set(doc["unmatched_nodes"]) == {"k8s-node-a", "k8s-node-b"},
           "no hosts; both nodes unmatched but listed", doc)
+
+
+@alone
+def topology_model_warnings(lab):
+    """The inference guest shrunk to 12 GiB: the loaded models (bge-m3 and qwen2.5:14b, about
+    13 GB with their KV caches) no longer fit its memory (crit), and loading exaone3.5 would not
+    fit in what is left (warn) — each warning names the model and the numbers that cross."""
+    lab._admin("POST", "/proxmox/guest", {"vmid": 102, "memory_mib": 12288})
+    cfg = with_topology(lab, "ollama = 102")
+    r = run("topology", "--json", config=cfg)
+    check(r.code == 0, "exit 0", r)
+    doc = r.json()
+    g = guests_of(doc)[102]
+    check(g["mem_total"] == 12 * GiB, "102 has 12 GiB now", g)
+    loaded = sum(m["size"] for m in g["models"])
+    check(loaded > 12 * GiB, "the loaded models are larger than the guest", g["models"])
+    warns = {w["subject"]: w for w in doc["warnings"]}
+    crit = [w for w in doc["warnings"] if w["level"] == "crit" and "loaded models" in w["message"]]
+    check(len(crit) == 1 and "102" in crit[0]["subject"] and "12Gi" in crit[0]["message"],
+          "crit: loaded models over the guest's memory, with both figures", doc["warnings"])
+    fit = warns.get("model exaone3.5:7.8b")
+    check(fit and fit["level"] == "warn" and "would not fit" in fit["message"]
+          and "4.4Gi" in fit["message"] and "of 12Gi" in fit["message"],
+          "warn: exaone would not fit, with its size and the guest's", doc["warnings"])
+    check("model qwen2.5:14b" not in warns, "a loaded model is not warned about loading", warns)
+    t = run("topology", config=cfg)
+    check(re.search(r"(?m)^\s*CRIT .*loaded models", t.out) and "would not fit" in t.out,
+          "both warnings in the text form", t)
+    sanitizer_clean(r)

@@ -87,3 +87,46 @@ def topology_160x50_warnings_and_outage():
             check(c.terminal_restored(expect_exit=0) == 0, "exit")
     finally:
         lb.close()
+
+
+@test
+def topology_live_from_shared_data():
+    """The view follows the data the dashboard's poller and the pod store already fetch: a guest
+    given more memory shows on its host's line after the next poll, and while it is on screen it
+    asks nothing of its own but Ollama's models
+    (at most once per poll) — no second /cluster/resources poll, no pod list, no agent question
+    again."""
+    lb = Lab("--churn", "0")
+    try:
+        cfg = lb.write_config(open(lb.config).read() + "\n[ui]\nrefresh = 1\n")
+        with Console(lb, config=cfg) as c:
+            s = open_topology(c)
+            _, host = row_with(s, "pve-a")
+            check("17.5G" in host or "17.5Gi" in host, "pve-a's 17.5 GiB given:\n%s" % s)
+            # The tree is built; from now on count what is asked while it stays on screen.
+            lb._admin("DELETE", "/requests")
+            lb._admin("POST", "/proxmox/guest", {"vmid": 112, "memory_mib": 4096})
+            s = c.wait_for(lambda s: "20.5G" in row_with(s, "pve-a")[1],
+                           "pve-a's line with 112's new memory (20.5 GiB given)", 15)
+
+            def polls():
+                return [r for r in lb.requests() if r["path"].startswith("/api2/json/cluster/resources")]
+            c.wait_for(lambda s: len(polls()) >= 3, "three polls of the dashboard's data", 15)
+            reqs = lb.requests()
+            res = polls()
+            pod_lists = [r for r in reqs if r["path"].startswith("/api/v1/pods")
+                         and "watch=1" not in r["path"]]
+            agents = [r for r in reqs if "/agent/" in r["path"]]
+            ps = [r for r in reqs if r["path"].startswith("/api/ps")]
+            check(not pod_lists, "no pod list while the tree is shown: %s" % [r["path"] for r in pod_lists])
+            check(not agents, "the agents were asked once, not again: %s" % [r["path"] for r in agents])
+            check(len(ps) <= len(res) + 1, "Ollama asked at most once per poll (%d vs %d polls)"
+                  % (len(ps), len(res)))
+            times = sorted(r["time"] for r in res)
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            check(all(g > 0.5 for g in gaps), "one /cluster/resources per interval, not two "
+                  "(gaps %s)" % ["%.2f" % g for g in gaps])
+            c.keys("q")
+            check(c.terminal_restored(expect_exit=0) == 0, "exit")
+    finally:
+        lb.close()

@@ -92,45 +92,67 @@ static const char pods_body[] =
 
 #define MiB ((int64_t)1 << 20)
 
+/* A PodList (and the same pods as Table rows with includeObject=Object, or watch events) gives
+ * each row what the scheduler counts and its workload. */
 static void test_pods(void **state)
 {
 	(void)state;
-	struct topology_fetch_pod *p = NULL;
-	size_t n = 0;
+	struct pod_list l = {0};
 	struct err e;
 	err_clear(&e);
-	assert_true(topology_fetch_parse_pods(pods_body, strlen(pods_body), &p, &n, &e));
-	assert_int_equal(n, 5);
+	assert_true(k8s_parse_pod_table(pods_body, strlen(pods_body), &l, NULL, &e));
+	assert_int_equal(l.len, 5);
+	const struct pod_row *p = l.items;
+	assert_true(p[0].has_resources);
 	assert_string_equal(p[0].namespace_, "lab");
 	assert_string_equal(p[0].node, "k8s-node-a");
-	assert_string_equal(p[0].kind, "Deployment");
-	assert_string_equal(p[0].workload, "web");
+	assert_string_equal(p[0].owner_kind, "Deployment");
+	assert_string_equal(p[0].owner_name, "web");
 	assert_true(fabs(p[0].requests_cpu - 0.3) < 1e-9);
 	assert_int_equal(p[0].requests_mem, 2048 * MiB); /* the init container's is larger */
 	assert_true(fabs(p[0].limits_cpu - 1.0) < 1e-9);
 	assert_int_equal(p[0].limits_mem, 1024 * MiB);
 	assert_false(p[0].finished);
 
-	assert_string_equal(p[1].kind, "ReplicaSet");
-	assert_string_equal(p[1].workload, "plain");
+	assert_string_equal(p[1].owner_kind, "ReplicaSet");
+	assert_string_equal(p[1].owner_name, "plain");
 	assert_null(p[1].node);
 	assert_true(p[1].requests_cpu == 0 && p[1].requests_mem == 0);
 
-	assert_string_equal(p[2].kind, "StatefulSet");
-	assert_string_equal(p[2].workload, "pg");
+	assert_string_equal(p[2].owner_kind, "StatefulSet");
+	assert_string_equal(p[2].owner_name, "pg");
 	assert_int_equal(p[2].requests_mem, 16384 * MiB);
 
-	assert_null(p[3].kind);
-	assert_null(p[3].workload);
+	assert_null(p[3].owner_kind);
+	assert_null(p[3].owner_name);
 	assert_true(p[4].finished);
-	topology_fetch_pods_free(p, n);
+	pod_list_finish(&l);
+}
 
-	p = NULL;
-	n = 0;
-	const char *bad = "{\"kind\":\"Status\"}";
-	assert_false(topology_fetch_parse_pods(bad, strlen(bad), &p, &n, &e));
-	assert_int_equal(e.code, ERR_MALFORMED);
-	assert_int_equal(n, 0);
+/* A Table row with only metadata (the default includeObject) has no requests: not counted. */
+static void test_pods_metadata_only(void **state)
+{
+	(void)state;
+	static const char table[] =
+	        "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{},"
+	        "\"columnDefinitions\":[{\"name\":\"Name\",\"type\":\"string\"}],"
+	        "\"rows\":[{\"cells\":[\"web-1\"],\"object\":{\"kind\":\"PartialObjectMetadata\","
+	        "\"metadata\":{\"name\":\"web-1\",\"namespace\":\"lab\"}}}]}";
+	struct pod_list l = {0};
+	struct err e;
+	err_clear(&e);
+	assert_true(k8s_parse_pod_table(table, strlen(table), &l, NULL, &e));
+	assert_int_equal(l.len, 1);
+	assert_false(l.items[0].has_resources);
+	struct topology_parts parts = {.pods = l.items, .n_pods = l.len};
+	struct topology_input_buf b;
+	memset(&b, 0, sizeof(b));
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	topology_input_fill(&b, &parts, &cfg);
+	assert_int_equal(b.in.n_pods, 0);
+	topology_input_buf_finish(&b);
+	pod_list_finish(&l);
 }
 
 static void test_url_host(void **state)
@@ -168,25 +190,26 @@ static void test_input_from_nodes(void **state)
 	struct config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.topology.ollama_vmid = -1;
-	topology_fetch_input(d, &cfg);
-	assert_int_equal(d->in.n_nodes, d->knodes->nodes.len);
-	assert_string_equal(d->in.nodes[0].name, r->name);
-	assert_true(d->in.nodes[0].alloc_cpu > 0);
-	assert_true(d->in.nodes[0].alloc_cpu * 1000 ==
-	            (double)d->knodes->extras[0].alloc_cpu_milli);
-	assert_true(d->in.nodes[0].alloc_mem > 0);
-	assert_true(d->in.nodes[0].alloc_mem <= r->mem_total);
-	assert_int_equal(d->in.n_hosts, 0);
-	assert_int_equal(d->in.ollama_vmid, -1);
+	struct topology_parts parts;
+	topology_data_parts(d, &parts);
+	topology_input_fill(&d->buf, &parts, &cfg);
+	const struct topology_input *in = &d->buf.in;
+	assert_int_equal(in->n_nodes, d->knodes->nodes.len);
+	assert_string_equal(in->nodes[0].name, r->name);
+	assert_true(in->nodes[0].alloc_cpu > 0);
+	assert_true(in->nodes[0].alloc_cpu * 1000 == (double)d->knodes->extras[0].alloc_cpu_milli);
+	assert_true(in->nodes[0].alloc_mem > 0);
+	assert_true(in->nodes[0].alloc_mem <= r->mem_total);
+	assert_int_equal(in->n_hosts, 0);
+	assert_int_equal(in->ollama_vmid, -1);
 	topology_data_free(d);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_agent_addresses),
-	        cmocka_unit_test(test_pods),
-	        cmocka_unit_test(test_url_host),
+	        cmocka_unit_test(test_agent_addresses),    cmocka_unit_test(test_pods),
+	        cmocka_unit_test(test_pods_metadata_only), cmocka_unit_test(test_url_host),
 	        cmocka_unit_test(test_input_from_nodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
