@@ -1,10 +1,50 @@
 /* help.c: the `?` overlay, generated from the key table (keys.c) so it never lies. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "app.h"
 #include "palette.h"
 #include "text.h"
+
+/* first_of_action: whether binding i is the first of its action in scope s (the line is drawn
+ * once per action). */
+static bool first_of_action(const struct binding *b, size_t i, enum key_scope s)
+{
+	for (size_t j = 0; j < i; j++) {
+		if (b[j].scope == s && b[j].action == b[i].action) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* action_keys: every key bound to binding i's action in scope s, each name once (Enter arrives
+ * as three codes), each between quote and quote ("" or "`"), separated by spaces. */
+static void action_keys(const struct binding *b, size_t n, size_t i, enum key_scope s,
+                        const char *quote, char *out, size_t size)
+{
+	char seen[8][16];
+	size_t n_seen = 0, used = 0;
+	out[0] = '\0';
+	for (size_t j = i; j < n && used < size; j++) {
+		if (b[j].scope != s || b[j].action != b[i].action) {
+			continue;
+		}
+		char k[16];
+		keys_name(b[j].key, k, sizeof(k));
+		bool dup = false;
+		for (size_t x = 0; x < n_seen; x++) {
+			dup |= strcmp(seen[x], k) == 0;
+		}
+		if (dup || n_seen == sizeof(seen) / sizeof(seen[0])) {
+			continue;
+		}
+		snprintf(seen[n_seen++], sizeof(seen[0]), "%s", k);
+		used += (size_t)snprintf(out + used, size - used, "%s%s%s%s", used ? " " : "",
+		                         quote, k, quote);
+	}
+}
 
 /* Draws one scope's bindings; returns the next line index. */
 static int draw_scope(WINDOW *w, int line, int y, int h, int cols, int scroll, enum key_scope s,
@@ -30,29 +70,11 @@ static int draw_scope(WINDOW *w, int line, int y, int h, int cols, int scroll, e
 		if (b[i].scope != s) {
 			continue;
 		}
-		/* Gather every key bound to this action in this scope on one line. */
-		bool first = true;
-		for (size_t j = 0; j < i; j++) {
-			if (b[j].scope == s && b[j].action == b[i].action) {
-				first = false;
-			}
-		}
-		if (!first) {
+		if (!first_of_action(b, i, s)) {
 			continue;
 		}
-		char keys[64] = "";
-		size_t used = 0;
-		for (size_t j = i; j < n; j++) {
-			if (b[j].scope == s && b[j].action == b[i].action) {
-				char k[16];
-				keys_name(b[j].key, k, sizeof(k));
-				used += (size_t)snprintf(keys + used, sizeof(keys) - used, "%s%s",
-				                         used ? " " : "", k);
-				if (used >= sizeof(keys)) {
-					break;
-				}
-			}
-		}
+		char keys[64];
+		action_keys(b, n, i, s, "", keys, sizeof(keys));
 		if (line - scroll >= 0 && line - scroll < h) {
 			int yy = y + line - scroll;
 			char *fit = text_fit(keys, 14, false);
@@ -124,25 +146,12 @@ void help_print_markdown(FILE *out)
 			if (b[i].scope != order[s]) {
 				continue;
 			}
-			bool first = true;
-			for (size_t j = 0; j < i; j++) {
-				if (b[j].scope == order[s] && b[j].action == b[i].action) {
-					first = false;
-				}
-			}
-			if (!first) {
+			if (!first_of_action(b, i, order[s])) {
 				continue;
 			}
-			fputs("| ", out);
-			bool any = false;
-			for (size_t j = i; j < n; j++) {
-				if (b[j].scope == order[s] && b[j].action == b[i].action) {
-					char k[16];
-					keys_name(b[j].key, k, sizeof(k));
-					fprintf(out, "%s`%s`", any ? " " : "", k);
-					any = true;
-				}
-			}
+			char keys[96];
+			action_keys(b, n, i, order[s], "`", keys, sizeof(keys));
+			fprintf(out, "| %s", keys);
 			fprintf(out, " | %s | %s |\n", action_name(b[i].action),
 			        action_help(b[i].action));
 		}

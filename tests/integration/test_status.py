@@ -430,6 +430,10 @@ def keys_doc_matches_the_program(lab):
     doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "keys.md")).read()
     check(r.out.strip() in doc, "docs/keys.md carries the program's key table (regenerate it "
           "with: labdeck --keys)", None)
+    for line in r.out.splitlines():
+        if line.startswith("| `"):
+            keys = re.findall(r"`([^`]+)`", line.split(" | ")[0])
+            check(len(keys) == len(set(keys)), "a key named once per line: %r" % line, None)
 
 
 @test
