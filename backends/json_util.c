@@ -77,14 +77,22 @@ struct arena_chunk {
 };
 
 static struct arena_chunk *arena_head;
-#define ARENA_CHUNK ((size_t)4 << 20)
+/* Chunks start small and double up to the cap: a page of 17 pods needs a few KiB, a page of
+ * 500 a few MiB; a fixed 4 MiB chunk per parse was mmap'd (and, under ASan, poisoned) for
+ * every small answer. */
+#define ARENA_FIRST_CHUNK ((size_t)64 << 10)
+#define ARENA_MAX_CHUNK ((size_t)4 << 20)
+static size_t arena_next_chunk = ARENA_FIRST_CHUNK;
 
 static void *arena_malloc(size_t n)
 {
 	n = (n + 15) & ~(size_t)15;
 	struct arena_chunk *c = arena_head;
 	if (!c || c->size - c->used < n) {
-		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		size_t size = n > arena_next_chunk ? n : arena_next_chunk;
+		if (arena_next_chunk < ARENA_MAX_CHUNK) {
+			arena_next_chunk *= 2;
+		}
 		c = xmalloc(sizeof(*c) + size);
 		c->size = size;
 		c->used = 0;
@@ -109,6 +117,7 @@ void json_arena_begin(void)
 void json_arena_end(void)
 {
 	json_set_alloc_funcs(malloc, free);
+	arena_next_chunk = ARENA_FIRST_CHUNK;
 	while (arena_head) {
 		struct arena_chunk *next = arena_head->next;
 		free(arena_head);

@@ -9,8 +9,15 @@
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
-#include <sanitizer/common_interface_defs.h>
 #define HAVE_SANITIZER_CALLBACK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define HAVE_SANITIZER_CALLBACK 1
+#endif
+#endif
+#ifdef HAVE_SANITIZER_CALLBACK
+#include <dlfcn.h>
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 static volatile sig_atomic_t restored;
@@ -53,14 +60,20 @@ static void on_sanitizer_death(void)
 void crash_install(void)
 {
 	restored = 0;
-#ifdef HAVE_SANITIZER_CALLBACK
-	/* The sanitizers catch these themselves, print their report, then call the death
-	 * callback below: taking the signals from them would lose the report. */
-	static const int sigs[] = {SIGABRT};
-#else
+	/* A signal some runtime already handles is left to it: the sanitizers take SIGSEGV, SIGBUS
+	 * and SIGFPE (handle_segv and friends), print their report, then call the death callback
+	 * below; taking the signal from them would lose the report. Whatever nobody handles (all of
+	 * them in a plain build; SIGILL and SIGABRT under ASan's defaults) is ours. */
 	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-#endif
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    ((old.sa_flags & SA_SIGINFO)
+		             ? old.sa_sigaction != NULL
+		             : old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN &&
+		                       old.sa_handler != on_fatal)) {
+			continue;
+		}
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_fatal;
@@ -71,5 +84,17 @@ void crash_install(void)
 	atexit(on_exit_hook);
 #ifdef HAVE_SANITIZER_CALLBACK
 	__sanitizer_set_death_callback(on_sanitizer_death);
+	/* With gcc, -fsanitize=address,undefined links two runtimes, each with its own copy of the
+	 * sanitizer core: the call above reaches ASan's, and a UBSan report with halt_on_error dies
+	 * through libubsan's, which must be told too. */
+	void *ubsan = dlopen("libubsan.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	if (ubsan) {
+		void (*set)(void (*)(void));
+		*(void **)&set = dlsym(ubsan, "__sanitizer_set_death_callback");
+		if (set && set != __sanitizer_set_death_callback) {
+			set(on_sanitizer_death);
+		}
+		dlclose(ubsan);
+	}
 #endif
 }
