@@ -23,7 +23,8 @@ static json_t *load(const char *body, size_t len, const char *what, struct err *
 	char eb[160];
 	json_t *root = json_load_body(body, len, eb, sizeof(eb));
 	if (!root) {
-		err_set(err, ERR_MALFORMED, 0, "airflow: malformed answer to %s: %s", what, eb);
+		err_set(err, ERR_MALFORMED, 0,
+		        "airflow: malformed answer to %s: %s (is url the Airflow API?)", what, eb);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
@@ -336,6 +337,7 @@ char *airflow_basic_header(const char *user, const char *password)
 	size_t n = strlen(plain);
 	unsigned char *enc = xmalloc(4 * ((n + 2) / 3) + 1);
 	EVP_EncodeBlock(enc, (const unsigned char *)plain, (int)n);
+	err_secret_add((const char *)enc);
 	char *h = xasprintf("Authorization: Basic %s", enc);
 	explicit_bzero(plain, n);
 	free(plain);
@@ -527,6 +529,7 @@ static struct http_request *start(struct airflow *a, const char *method, const c
 	        .body = body,
 	        .body_len = body ? strlen(body) : 0,
 	        .tls = &a->tls,
+	        .max_body = 8u << 20, /* a page of 100 DAGs or runs is well under 1 MiB */
 	        .max_retries = -1,
 	        .on_done = done,
 	        .ud = ud,
@@ -545,6 +548,7 @@ static void on_token(void *ud, struct http_response *resp, const struct err *err
 		answer_error(a, &e, resp, err, "POST /auth/token");
 	} else if (airflow_parse_token(resp->body, resp->len, &token, &e)) {
 		wipe_free(a->token_header);
+		err_secret_add(token);
 		a->token_header = xasprintf("Authorization: Bearer %s", token);
 		wipe_free(token);
 		flush_waiting(a);
@@ -597,6 +601,15 @@ static void on_probe(void *ud, struct http_response *resp, const struct err *err
 		a->probe = start(a, NULL, url, NULL, NULL, on_probe, a);
 		free(url);
 		return;
+	} else if (err && http_failed_with_status(resp) &&
+	           (resp->status == 401 || resp->status == 403)) {
+		err_set(&e, ERR_AUTH, resp->status,
+		        "airflow: %ld %s: the server refused the request: check username and "
+		        "password in [airflow] and that the user may read DAGs",
+		        resp->status, resp->reason ? resp->reason : "");
+	} else if (err && http_failed_with_status(resp) &&
+	           (resp->status == 429 || resp->status >= 500)) {
+		e = *err; /* a server that is there but failing: its own status says what */
 	} else if (err && http_failed_with_status(resp)) {
 		err_set(&e, ERR_MALFORMED, resp->status,
 		        "airflow: %s is not an Airflow API (neither /api/v2/version nor "

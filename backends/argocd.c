@@ -328,7 +328,7 @@ static struct http_request *start(struct argocd *a, const char *method, char *pa
 	        .body = body,
 	        .body_len = body ? strlen(body) : 0,
 	        .tls = &a->tls,
-	        .max_body = 64u << 20,
+	        .max_body = 16u << 20, /* a lab's application list is well under 1 MiB */
 	        .max_retries = changes ? 0 : -1,
 	        .on_done = on_done,
 	        .ud = call,

@@ -1462,6 +1462,7 @@ static void table_key(struct parse *p, const struct key_ref *r, const char *valu
 		if (!secret_value(p, r, value, &owned)) {
 			return;
 		}
+		err_secret_add(owned); /* never in a message from here on */
 		v = owned ? owned : "";
 	}
 	if (!*v) {

@@ -67,6 +67,8 @@ struct discord *discord_new(struct event_base *base, struct http *http, const ch
 	d->query = xstrdup(q ? q + 1 : "");
 	const char *slash = strrchr(d->path_url, '/');
 	d->token = xstrdup(slash ? slash + 1 : d->path_url);
+	err_secret_add(d->path_url);
+	err_secret_add(d->token);
 	d->timer = evtimer_new(base, on_timer, d);
 	return d;
 }
@@ -127,6 +129,18 @@ static void warn(struct discord *d, const char *msg)
 	s = replace_all(s, post, "discord webhook");
 	free(post);
 	s = replace_all(s, d->path_url, "discord webhook");
+	/* The same forms with the token already taken out by err_set (err_secret_add). */
+	char *red =
+	        xasprintf("%.*s***", (int)(strlen(d->path_url) - strlen(d->token)), d->path_url);
+	post = xasprintf("%s?%s%swait=true", red, d->query, d->query[0] ? "&" : "");
+	s = replace_all(s, post, "discord webhook");
+	free(post);
+	s = replace_all(s, red, "discord webhook");
+	free(red);
+	/* ... or the whole URL taken out (the config registers webhook_url itself as a secret). */
+	post = xasprintf("***?%s%swait=true", d->query, d->query[0] ? "&" : "");
+	s = replace_all(s, post, "discord webhook");
+	free(post);
 	s = replace_all(s, d->token, "***");
 	if (d->warn) {
 		d->warn(d->ud, s);
@@ -209,7 +223,9 @@ static void send_now(struct discord_message *m)
 	        .headers = headers,
 	        .body = body,
 	        .body_len = strlen(body),
-	        .timeout_ms = REQUEST_TIMEOUT_MS,
+	        .timeout_ms = http_default_timeout(d->http) < REQUEST_TIMEOUT_MS
+	                              ? http_default_timeout(d->http)
+	                              : REQUEST_TIMEOUT_MS,
 	        .max_body = 1 << 20,
 	        .max_retries = 0,
 	        .on_done = on_done,

@@ -4,8 +4,51 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
+
+/* The registered secrets (err_secret_add); labdeck runs its backends on one thread. */
+static char **secrets;
+static size_t n_secrets;
+
+#define SECRET_MIN 8
+
+void err_secret_add(const char *value)
+{
+	if (!value || strlen(value) < SECRET_MIN) {
+		return;
+	}
+	for (size_t i = 0; i < n_secrets; i++) {
+		if (strcmp(secrets[i], value) == 0) {
+			return;
+		}
+	}
+	secrets = xrealloc(secrets, (n_secrets + 1) * sizeof(*secrets));
+	secrets[n_secrets++] = xstrdup(value);
+}
+
+void err_secret_redact(char *s)
+{
+	for (size_t i = 0; i < n_secrets; i++) {
+		size_t n = strlen(secrets[i]);
+		for (char *hit; (hit = strstr(s, secrets[i]));) {
+			memcpy(hit, "***", 3);
+			memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+		}
+	}
+}
+
+void err_secret_clear(void)
+{
+	for (size_t i = 0; i < n_secrets; i++) {
+		explicit_bzero(secrets[i], strlen(secrets[i]));
+		free(secrets[i]);
+	}
+	free(secrets);
+	secrets = NULL;
+	n_secrets = 0;
+}
 
 bool err_set(struct err *err, enum err_code code, long http_status, const char *fmt, ...)
 {
@@ -16,7 +59,15 @@ bool err_set(struct err *err, enum err_code code, long http_status, const char *
 	err->http_status = http_status;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	if (n_secrets == 0) {
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	} else {
+		/* Whole, so that a secret cut off at the end of msg is still found. */
+		char *full = xvasprintf(fmt, ap);
+		err_secret_redact(full);
+		snprintf(err->msg, sizeof(err->msg), "%s", full);
+		free(full);
+	}
 	va_end(ap);
 	return false;
 }

@@ -40,6 +40,17 @@ struct err {
 bool err_set(struct err *err, enum err_code code, long http_status, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 void err_clear(struct err *err);
+
+/* err_secret_add registers a secret (a token, a password, an API key, as labdeck holds it):
+ * from then on err_set writes "***" wherever the value appears in a message, so a server that
+ * echoes a credential back (in a reason phrase, an error body, a URL) cannot make labdeck print
+ * it. Values shorter than 8 bytes are ignored (they would blank out ordinary words); adding the
+ * same value twice keeps one. The list lives until err_secret_clear. */
+void err_secret_add(const char *value);
+/* err_secret_redact replaces every registered secret in s (in place) with "***". */
+void err_secret_redact(char *s);
+/* err_secret_clear forgets every registered secret (wiping them). */
+void err_secret_clear(void);
 const char *err_code_name(enum err_code code);
 /* err_code_for_status: the code for an HTTP answer that is not 2xx: 401 and 403 ERR_AUTH, 404
  * ERR_NOT_FOUND, 429 ERR_RATE_LIMIT, 5xx ERR_SERVER, any other ERR_REJECTED. */

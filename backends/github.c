@@ -551,7 +551,16 @@ static void on_http_done(void *ud, struct http_response *resp, const struct err 
 		/* Retry-After when given, else (the primary limit) until X-RateLimit-Reset; a POST
 		 * is never asked again. */
 		double wait = limited ? github_rate_wait(resp, now_wall()) : -1;
-		if (is_get && wait >= 0 && wait <= RATE_WAIT_MAX_S && c->rate_waits < 3) {
+		if (resp->retry_after >= 0 && resp->attempts > 1) {
+			wait = -1; /* http.c already waited out this Retry-After (a 429 or 503) */
+		}
+		/* No longer than a request may take (--timeout), so a long wait is reported rather
+		 * than sat out. */
+		double max_wait = (double)http_default_timeout(c->g->http) / 1000.0;
+		if (max_wait > RATE_WAIT_MAX_S) {
+			max_wait = RATE_WAIT_MAX_S;
+		}
+		if (is_get && wait >= 0 && wait <= max_wait && c->rate_waits < 3) {
 			c->rate_waits++;
 			struct timeval tv = {(time_t)wait, (suseconds_t)(fmod(wait, 1.0) * 1e6)};
 			if (!c->timer) {
@@ -592,7 +601,7 @@ static void call_start(struct github_call *c)
 	        .body = c->body,
 	        .body_len = c->body ? strlen(c->body) : 0,
 	        .tls = &c->g->tls,
-	        .max_body = 32u << 20,
+	        .max_body = 8u << 20, /* 100 workflows or runs a page: well under 1 MiB */
 	        .max_retries = changes ? 0 : -1,
 	        .on_done = on_http_done,
 	        .ud = c,

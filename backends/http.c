@@ -232,6 +232,11 @@ void http_set_default_timeout(struct http *h, long timeout_ms)
 	h->default_timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
 }
 
+long http_default_timeout(const struct http *h)
+{
+	return h->default_timeout_ms;
+}
+
 int http_pending(struct http *h)
 {
 	return h->pending;
@@ -429,15 +434,22 @@ static void attempt_finished(struct http_request *req, CURLcode rc)
 	} else if (req->too_large) {
 		char limit[32];
 		size_text(req->max_body, limit, sizeof(limit));
-		err_set(&e, ERR_TOO_LARGE, status, "%s: answer from %s is larger than %s; refused",
+		err_set(&e, ERR_TOO_LARGE, status,
+		        "%s: answer too large: the answer from %s is larger than %s; refused (is "
+		        "url the right service, not a proxy or a file server?)",
 		        req->backend, req->url, limit);
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		if (req->stalled) {
-			err_set(&e, ERR_TIMEOUT, 0, "%s: no data from %s for %ld s (stalled)",
-			        req->backend, req->url, req->idle_timeout_ms / 1000);
+			err_set(&e, ERR_TIMEOUT, 0,
+			        "%s: timed out: no data from %s for %.1f s (stalled): the server "
+			        "stopped answering; try again, and check the service if it keeps "
+			        "happening",
+			        req->backend, req->url, req->idle_timeout_ms / 1000.0);
 		} else {
-			err_set(&e, ERR_TIMEOUT, 0, "%s: %s did not answer within %.1f s: %s",
-			        req->backend, req->url, req->timeout_ms / 1000.0, req->errbuf);
+			err_set(&e, ERR_TIMEOUT, 0,
+			        "%s: timed out: %s did not answer within %.1f s: is it "
+			        "overloaded or the link slow? (--timeout SECONDS allows more)",
+			        req->backend, req->url, req->timeout_ms / 1000.0);
 		}
 	} else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
 	           rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM) {
@@ -455,12 +467,17 @@ static void attempt_finished(struct http_request *req, CURLcode rc)
 		        req->url, req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc));
 		retryable = true;
 	} else if (rc == CURLE_PARTIAL_FILE) {
-		err_set(&e, ERR_NETWORK, status, "%s: answer from %s was cut short", req->backend,
-		        req->url);
+		err_set(&e, ERR_NETWORK, status,
+		        "%s: answer cut short: the connection to %s dropped mid-answer; try "
+		        "again, and check the server or proxy if it keeps happening",
+		        req->backend, req->url);
 		retryable = true;
 	} else {
-		err_set(&e, ERR_NETWORK, status, "%s: %s: %s", req->backend, req->url,
-		        req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc));
+		err_set(&e, ERR_NETWORK, status,
+		        "%s: %s (%s): check that the service is up and nothing (proxy, firewall) "
+		        "cuts the connection, then try again",
+		        req->backend, req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc),
+		        req->url);
 		retryable =
 		        rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR;
 	}
@@ -633,7 +650,11 @@ void http_status_error(struct err *err, const char *backend, long status, const 
 {
 	const char *hint = status == 401   ? ": check the credentials"
 	                   : status == 403 ? ": permission denied for this token or user"
-	                                   : "";
+	                   : status == 404 ? ": not there (gone, or a wrong url or name?)"
+	                   : status == 429 ? ": rate limited; wait a little and try again"
+	                   : status >= 500
+	                           ? ": the server failed; try again later, or check its logs"
+	                           : "";
 	err_set(err, err_code_for_status(status), status, "%s: %ld %s%s", backend, status,
 	        detail && *detail ? detail : "error", hint);
 }

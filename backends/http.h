@@ -78,6 +78,9 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 void http_cancel(struct http_request *req);
 /* http_set_default_timeout sets the total timeout used when a request passes 0 (default 30 s). */
 void http_set_default_timeout(struct http *h, long timeout_ms);
+/* http_default_timeout: the total timeout a request that passes 0 gets, in ms (a backend with a
+ * shorter limit of its own takes the smaller of the two, so --timeout is always honoured). */
+long http_default_timeout(const struct http *h);
 /* http_pending counts requests not yet finished. */
 int http_pending(struct http *h);
 

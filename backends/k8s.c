@@ -251,8 +251,12 @@ static struct http_request *k8s_get(struct k8s_op *op, const char *path_and_quer
 	        .headers = headers,
 	        .tls = &k->tls,
 	        .max_retries = retries,
-	        .max_body = (size_t)32 << 20, /* one page of 500 pods is ~0.5 MiB as a Table */
-	        .timeout_ms = timeout_ms,
+	        .max_body = (size_t)16
+	                    << 20, /* a page of 500 pods: ~0.5 MiB as a Table, 4 as JSON */
+	        /* a limit of its own never outlasts --timeout */
+	        .timeout_ms = timeout_ms > 0 && timeout_ms > http_default_timeout(k->http)
+	                              ? http_default_timeout(k->http)
+	                              : timeout_ms,
 	        .on_done = done,
 	        .ud = op,
 	};
@@ -265,7 +269,10 @@ static struct http_request *k8s_get(struct k8s_op *op, const char *path_and_quer
 static void parse_error(struct err *e, const char *what)
 {
 	char msg[sizeof(e->msg)];
-	snprintf(msg, sizeof(msg), "kubernetes: malformed answer to %s: %s", what, e->msg);
+	snprintf(msg, sizeof(msg),
+	         "kubernetes: malformed answer to %s: %s (is the kubeconfig's server the "
+	         "Kubernetes API?)",
+	         what, e->msg);
 	memcpy(e->msg, msg, sizeof(msg));
 	e->code = ERR_MALFORMED;
 }

@@ -434,6 +434,7 @@ static bool kubeconfig_user(const struct kubeconfig_entry *u, const char *user,
 	}
 	if (token) {
 		out->token = xstrdup(token); /* as client-go: an inline token beats tokenFile */
+		err_secret_add(token);
 	} else if (token_file) {
 		char *data;
 		size_t len;
@@ -445,6 +446,7 @@ static bool kubeconfig_user(const struct kubeconfig_entry *u, const char *user,
 		str_trim(data);
 		if (*data) {
 			out->token = data;
+			err_secret_add(data);
 		} else {
 			free(data);
 		}
@@ -684,6 +686,7 @@ bool kube_exec_parse_credential(const char *body, size_t len, char **token, char
 		goto out;
 	}
 	*token = tok ? xstrdup(tok) : NULL;
+	err_secret_add(tok);
 	*cert_pem = cert ? xstrdup(cert) : NULL;
 	*key_pem = cert ? xstrdup(key) : NULL;
 	*expiry = when;

@@ -514,8 +514,10 @@ static void on_split_error(void *ud, const struct err *e)
 	struct llm_call *call = ud;
 	if (!call->st.failed) {
 		call->st.failed = true;
-		err_set(&call->st.err, ERR_TOO_LARGE, 0, "%s: %s",
-		        llm_provider_name(call->provider), e->msg);
+		err_set(&call->st.err, ERR_TOO_LARGE, 0,
+		        "%s: %s: not a chat stream; is url in [%s] the right service?",
+		        llm_provider_name(call->provider), e->msg,
+		        llm_provider_name(call->provider));
 	}
 }
 
@@ -556,6 +558,13 @@ static void on_chat_done(void *ud, struct http_response *resp, const struct err 
 			 * llm_stream_end says better than "malformed". */
 			call->st.failed = false;
 			err_clear(&call->st.err);
+			if (call->st.units == 1 && call->st.text.len == 0 &&
+			    call->st.thinking.len == 0) {
+				/* ... unless that piece was all there was: then it never was a
+				 * chat stream (an HTML page, a broken document), and
+				 * llm_stream_end says so. */
+				call->st.units = 0;
+			}
 		}
 		llm_stream_end(&call->st);
 	} else if (call->st.failed) {
@@ -609,6 +618,8 @@ static struct http_request *start_request(struct llm_call *call, const char *met
 	        .body_len = body ? strlen(body) : 0,
 	        .timeout_ms = timeout_ms,
 	        .idle_timeout_ms = timeout_ms < 0 ? call->l->idle_timeout_ms : 0,
+	        /* A model list or a whole answer is well under 1 MiB; a stream is not kept. */
+	        .max_body = (size_t)8 << 20,
 	        .max_retries = body ? 0 : -1,
 	        .on_chunk = on_chunk,
 	        .on_done = on_done,

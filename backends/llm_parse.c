@@ -471,9 +471,20 @@ bool llm_stream_end(struct llm_stream *s)
 		}
 		break;
 	}
+	if (s->units == 0 && s->text.len == 0 && s->thinking.len == 0) {
+		/* Not one event parsed: an HTML page, a JSON document, garbage, or nothing. */
+		return stream_fail(
+		        s, ERR_MALFORMED, 0,
+		        "the answer is not a chat stream (no event in it could be read): "
+		        "is url in [%s] the %s API?",
+		        llm_provider_name(s->provider),
+		        s->provider == LLM_GEMINI   ? "Gemini"
+		        : s->provider == LLM_OPENAI ? "OpenAI-compatible"
+		                                    : "Ollama");
+	}
 	return stream_fail(s, ERR_NETWORK, 0,
 	                   "the answer was cut short: the stream ended before the model finished "
-	                   "(%zu bytes of text came)",
+	                   "(%zu bytes of text came); try again",
 	                   s->text.len);
 }
 
@@ -628,9 +639,18 @@ void llm_parse_error(enum llm_provider p, long status, const char *body, size_t 
 	                             : err_code_for_status(status);
 	const char *hint = "";
 	if (code == ERR_AUTH) {
-		hint = p == LLM_GEMINI   ? ": check the key (api_key_env in [gemini])"
-		       : p == LLM_OPENAI ? ": check the key (api_key_env in [openai])"
-		                         : "";
+		hint = p == LLM_GEMINI ? ": check the key (api_key_env in [gemini])"
+		       : p == LLM_OPENAI
+		               ? ": check the key (api_key_env in [openai])"
+		               : ": Ollama has no login; check what answers at [ollama] url";
+	} else if (code == ERR_NOT_FOUND) {
+		hint = p == LLM_GEMINI   ? ": check model in [gemini]"
+		       : p == LLM_OPENAI ? ": check url and model in [openai]"
+		                         : ": check chat_model in [ollama] ('ollama pull' it?)";
+	} else if (code == ERR_RATE_LIMIT) {
+		hint = ": rate limited; wait and try again";
+	} else if (code == ERR_SERVER) {
+		hint = ": the server failed; try again later";
 	}
 
 	double delay = info.retry_delay;

@@ -753,3 +753,12 @@ bool redis_client_connected(const struct redis_client *c)
 {
 	return c->ac != NULL;
 }
+
+long redis_client_retry_in_ms(const struct redis_client *c)
+{
+	if (c->ac || c->lookup || !c->retry_at_ms) {
+		return 0;
+	}
+	int64_t left = c->retry_at_ms - now_mono_ms();
+	return left > 0 ? (long)left : 0;
+}

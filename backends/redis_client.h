@@ -103,4 +103,10 @@ const char *redis_client_where(const struct redis_client *c);
 /* redis_client_connected: whether a connection is up (or being set up) right now. */
 bool redis_client_connected(const struct redis_client *c);
 
+/* redis_client_retry_in_ms: how long until the backoff lets a command connect again (0: the next
+ * command may connect now, or a connection is up). A caller that checks the server on a timer
+ * (the console's PING) waits at least this long, so a dead server is tried no more often than
+ * the backoff allows. */
+long redis_client_retry_in_ms(const struct redis_client *c);
+
 #endif

@@ -442,7 +442,8 @@ static void on_resolved(void *ud, const char *ip, const struct err *err)
 	} else if (errno == EINPROGRESS) {
 		wait_socket(r, EV_WRITE);
 	} else {
-		fail(r, ERR_UNREACHABLE, "cannot connect to %s: %s", where(r), strerror(errno));
+		fail(r, ERR_UNREACHABLE, "cannot connect to %s: %s (is sshd running there?)",
+		     where(r), strerror(errno));
 	}
 }
 
@@ -766,11 +767,13 @@ static int auth_agent(struct ssh_run *r)
 
 /* ---- the state machine --------------------------------------------------------------------- */
 
-static void lost(struct ssh_run *r, const char *doing)
+/* lost: the connection broke after the login (sshd killed or restarted, the host gone): say so
+ * plainly, with libssh2's reason in brackets. */
+static void lost(struct ssh_run *r, const char *doing, const char *then)
 {
 	char msg[256];
 	session_error(r, msg, sizeof(msg));
-	fail(r, ERR_NETWORK, "%s: %s: %s", where(r), doing, msg);
+	fail(r, ERR_NETWORK, "%s: the connection was lost %s (%s); %s", where(r), doing, msg, then);
 }
 
 /* read_some: a bounded pass over stdout and stderr. 1 more to do now, 0 wait, -1 failed (and
@@ -791,7 +794,7 @@ static int read_some(struct ssh_run *r)
 					return -2;
 				}
 			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				lost(r, "reading the command's output");
+				lost(r, "while the command ran", "it may still be running there");
 				return -1;
 			}
 		}
@@ -836,7 +839,8 @@ static void step(struct ssh_run *r)
 			socklen_t sl = sizeof(soerr);
 			getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 			if (soerr) {
-				fail(r, ERR_UNREACHABLE, "cannot connect to %s: %s", where(r),
+				fail(r, ERR_UNREACHABLE,
+				     "cannot connect to %s: %s (is sshd running there?)", where(r),
 				     strerror(soerr));
 				return;
 			}
@@ -910,7 +914,7 @@ static void step(struct ssh_run *r)
 					wait_libssh2(r);
 					goto out;
 				}
-				lost(r, "cannot open a session channel");
+				lost(r, "opening a session channel", "nothing was run");
 				return;
 			}
 			r->st = ST_EXEC;

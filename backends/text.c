@@ -145,6 +145,53 @@ char *text_sanitize(const char *s, bool keep_newlines)
 	return buf_steal(&b);
 }
 
+char *text_sanitize_file(const char *s)
+{
+	struct buf b;
+	buf_init(&b);
+	if (s) {
+		const unsigned char *p = (const unsigned char *)s;
+		while (*p) {
+			uint32_t cp = text_decode(&p);
+			text_append_cp(&b, cp == '\t' ? cp : text_map(cp, true));
+		}
+	}
+	return buf_steal(&b);
+}
+
+char *text_json_safe(const char *json)
+{
+	struct buf b;
+	buf_init(&b);
+	if (json) {
+		const unsigned char *p = (const unsigned char *)json;
+		while (*p) {
+			const unsigned char *start = p;
+			uint32_t cp = text_decode(&p);
+			if (cp >= 0x20 && text_map(cp, true) != cp) {
+				char esc[8];
+				snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+				buf_append(&b, esc, 6);
+			} else if (cp == TEXT_REPLACEMENT) {
+				text_append_cp(&b, cp);
+			} else {
+				buf_append(&b, start, (size_t)(p - start));
+			}
+		}
+	}
+	return buf_steal(&b);
+}
+
+void text_json_fputs(const char *json, FILE *out)
+{
+	if (!json) {
+		return;
+	}
+	char *safe = text_json_safe(json);
+	fputs(safe, out);
+	free(safe);
+}
+
 int text_width(const char *s)
 {
 	if (!s) {
@@ -217,21 +264,13 @@ char *text_fit_middle(const char *s, int cols)
 	size_t *off = xcalloc(len + 1, sizeof(size_t));
 	int *w = xcalloc(len + 1, sizeof(int));
 	size_t n = 0;
-	mbstate_t st;
-	memset(&st, 0, sizeof(st));
-	for (size_t i = 0; i < len;) {
-		wchar_t wc;
-		size_t k = mbrtowc(&wc, safe + i, len - i, &st);
-		if (k == 0 || k == (size_t)-1 || k == (size_t)-2) {
-			k = 1;
-			wc = L'?';
-			memset(&st, 0, sizeof(st));
-		}
-		int cw = wcwidth(wc);
-		off[n] = i;
-		w[n] = cw < 0 ? 1 : cw;
+	/* The same decoder and widths as text_width (not mbrtowc, which follows the locale: under
+	 * LANG=C it took each byte of "é" for a column and the result came out short). */
+	const unsigned char *p = (const unsigned char *)safe;
+	while (*p) {
+		off[n] = (size_t)(p - (const unsigned char *)safe);
+		w[n] = text_cp_width(text_decode(&p));
 		n++;
-		i += k;
 	}
 	off[n] = len;
 	int budget = cols - 1; /* the ellipsis */

@@ -899,7 +899,9 @@ static void pg_lost(struct vector_store *vs)
 	char *why = pg_reason(PQerrorMessage(pg->conn));
 	pg->broken = true;
 	pg->failed = false;
-	char *msg = xasprintf("lost the connection: %s", why);
+	char *msg = xasprintf("lost the connection: %s; try again once it is back (the next call "
+	                      "connects anew)",
+	                      why);
 	pg_fail(vs, ERR_UNREACHABLE, msg);
 	free(msg);
 	free(why);
@@ -1202,8 +1204,13 @@ static void pg_fail_connect(struct vector_store *vs, enum err_code code, const c
 		event_free(pg->ev);
 		pg->ev = NULL;
 	}
-	err_set(&pg->err, code, 0, "rag: cannot connect to PostgreSQL at %s:%s: %s", pg->host,
-	        pg->port, why);
+	/* What to do: a server that is not there is started (or [rag] postgres fixed); the other
+	 * failures say what to fix themselves. */
+	const char *hint = code == ERR_UNREACHABLE || code == ERR_NETWORK || code == ERR_TIMEOUT
+	                           ? "; start PostgreSQL there or fix [rag] postgres"
+	                           : "";
+	err_set(&pg->err, code, 0, "rag: cannot connect to PostgreSQL at %s:%s: %s%s", pg->host,
+	        pg->port, why, hint);
 	struct err e = pg->err;
 	complete_later(vs, &e);
 }

@@ -41,6 +41,7 @@ struct app {
 	struct http *http;
 	struct config *cfg;
 	bool readonly;
+	long timeout_ms; /* --timeout, 0: the default */
 	struct pve *pve;
 	struct k8s *k8s;
 	struct status_poller *poller;
@@ -77,6 +78,11 @@ struct app {
 struct http *app_http(struct app *a)
 {
 	return a->http;
+}
+
+long app_timeout_ms(struct app *a)
+{
+	return a->timeout_ms;
 }
 
 struct ops *app_ops(struct app *a)
@@ -450,10 +456,13 @@ static void draw_statusline(struct app *a, int y, int cols)
 	fill_line(stdscr, y, cols);
 	int x = 0;
 	int refresh = app_refresh_s(a);
-	/* The chat's token meter, once it has counted something, takes the right end. */
+	/* The chat's token meter, once it has counted something, takes the right end; not while
+	 * Redis is down: that needs the room more (the meter is back when Redis is). */
+	const struct health *redis = view_chat_redis_health(a->top[3]);
 	char meter[128];
 	int meter_w = 0;
-	if (view_chat_meter(a->top[3], meter, sizeof(meter))) {
+	if ((!redis || redis->state != HEALTH_FAILING) &&
+	    view_chat_meter(a->top[3], meter, sizeof(meter))) {
 		meter_w = text_width(meter) + 2;
 		cols -= meter_w;
 		wattrset(stdscr, palette_attr(SLOT_STATUSLINE));
@@ -491,7 +500,6 @@ static void draw_statusline(struct app *a, int y, int cols)
 		free(safe);
 	}
 	/* Redis, when configured: the chat's sessions and cache live there. */
-	const struct health *redis = view_chat_redis_health(a->top[3]);
 	if (redis) {
 		x = draw_backend(stdscr, y, x, cols, cols - x, "redis", redis, refresh);
 	}
@@ -1042,13 +1050,17 @@ static void load_themes(struct app *a)
 	palette_apply(&a->theme);
 }
 
-int app_run(struct config *cfg, bool readonly)
+int app_run(struct config *cfg, bool readonly, long timeout_ms)
 {
 	struct app *a = xcalloc(1, sizeof(*a));
 	a->cfg = cfg;
 	a->readonly = readonly || cfg->ui.readonly;
+	a->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
 	a->base = event_base_new();
 	a->http = http_create(a->base);
+	if (a->timeout_ms) {
+		http_set_default_timeout(a->http, a->timeout_ms);
+	}
 	a->draw_ev = event_new(a->base, -1, 0, draw, a);
 
 	if (cfg->proxmox.configured && cfg->proxmox.token_secret) {

@@ -45,8 +45,11 @@ struct view {
 	struct app *app;
 };
 
-/* app_run opens the console and returns the exit status when it closes. */
-int app_run(struct config *cfg, bool readonly);
+/* app_run opens the console and returns the exit status when it closes. timeout_ms > 0 is the
+ * total timeout of each request (--timeout), else the HTTP client's default (30 s). */
+int app_run(struct config *cfg, bool readonly, long timeout_ms);
+/* app_timeout_ms: the --timeout the console was started with, in ms; 0 when none was given. */
+long app_timeout_ms(struct app *a);
 
 /* app_dirty asks for a redraw at the end of this loop pass. */
 void app_dirty(struct app *a);

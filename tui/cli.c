@@ -5,12 +5,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "text.h"
 #include "util.h"
 
 void cli_add_error(struct cli *c, const char *backend, const struct err *e)
 {
+	for (size_t i = 0; i < c->n_errors; i++) {
+		/* Two requests that failed alike (nodes and their metrics): said once. */
+		if (strcmp(c->errors[i].backend, backend) == 0 &&
+		    c->errors[i].err.code == e->code && strcmp(c->errors[i].err.msg, e->msg) == 0) {
+			return;
+		}
+	}
 	c->errors = xrealloc(c->errors, (c->n_errors + 1) * sizeof(*c->errors));
 	c->errors[c->n_errors].backend = xstrdup(backend);
 	c->errors[c->n_errors].err = *e;

@@ -30,7 +30,8 @@ struct cli {
 	int exit_status;
 };
 
-/* cli_add_error records a backend's error (exit status per SPEC.md §3, worst wins). */
+/* cli_add_error records a backend's error (exit status per SPEC.md §3, worst wins); the same
+ * backend's same error twice (two requests that failed alike) is kept once. */
 void cli_add_error(struct cli *c, const char *backend, const struct err *e);
 /* cli_report_errors prints each error to stderr as "labdeck: MESSAGE", sanitised. */
 void cli_report_errors(const struct cli *c);

@@ -135,15 +135,24 @@ static void mirror_finish(const struct cli *c)
 	}
 	bool late = false;
 	struct event *t = evtimer_new(c->base, on_deadline, &late);
-	struct timeval tv = {CLI_ACTION_DISCORD_WAIT_MS / 1000,
-	                     (CLI_ACTION_DISCORD_WAIT_MS % 1000) * 1000};
+	/* --timeout bounds this wait too: nothing outlasts what the user allowed. */
+	long wait_ms = c->timeout_ms > 0 && c->timeout_ms < CLI_ACTION_DISCORD_WAIT_MS
+	                       ? c->timeout_ms
+	                       : CLI_ACTION_DISCORD_WAIT_MS;
+	struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
 	evtimer_add(t, &tv);
 	while (!late && !discord_idle(mirror.d)) {
 		event_base_loop(c->base, EVLOOP_ONCE);
 	}
 	event_free(t);
 	if (!discord_idle(mirror.d)) {
-		on_discord_warning(NULL, "discord: the message was not sent within 5 s; giving up");
+		char msg[160];
+		snprintf(
+		        msg, sizeof(msg),
+		        "discord: the message was not sent within %.1f s (Discord is rate limiting "
+		        "or slow); giving up, the action itself is done",
+		        wait_ms / 1000.0);
+		on_discord_warning(NULL, msg);
 	}
 	if (!mirror.open) {
 		discord_free(mirror.d);
@@ -264,7 +273,12 @@ void cli_action_print(const struct cli *c, const char *action, const char *targe
 		bool tty = isatty(STDOUT_FILENO);
 		size_t flags =
 		        JSON_INDENT(tty ? 2 : 0) | JSON_COMPACT | (tty ? JSON_ENSURE_ASCII : 0);
-		json_dumpf(root, stdout, flags);
+		{
+			char *json =
+			        json_dumps(root, flags); /* C1 and bidi escaped (text_json_fputs) */
+			text_json_fputs(json, stdout);
+			free(json);
+		}
 		fputc('\n', stdout);
 		fflush(stdout);
 		json_decref(root);

@@ -33,7 +33,8 @@ int cli_action_gate(const struct cli *c, bool yes, const char *what, const char 
 void cli_action_print(const struct cli *c, const char *action, const char *target, const char *id,
                       const char *state, json_t *extra);
 
-/* How long a command waits at its end for Discord to take the final state. */
+/* How long a command waits at its end for Discord to take the final state (--timeout, when
+ * shorter, bounds it instead). */
 #define CLI_ACTION_DISCORD_WAIT_MS 5000
 
 /* ---- following an operation (guest tasks, deploy syncs, workflow runs, job runs) ---------- */

@@ -51,6 +51,8 @@ static void chat_usage(FILE *out)
 	      "With --json, prints one object at the end:\n"
 	      "  {\"provider\",\"model\",\"text\",\"thinking\",\"usage\":{\"prompt_tokens\",\n"
 	      "   \"completion_tokens\"},\"sources\",\"cloud_tokens\",\"local_tokens\"}\n"
+	      "and, when the answer failed, \"error\":{\"code\",\"message\"} (stderr says it "
+	      "too).\n"
 	      "Ctrl-C stops the answer and keeps what came (exit 130).\n"
 	      "\n"
 	      "  --session NAME   keep the conversation under NAME (Redis when [redis] url is "
@@ -245,16 +247,13 @@ struct run_state {
 
 static void write_out(struct run_state *st, FILE *f, const char *text, size_t len, bool tty)
 {
-	if (tty) {
-		/* Network text never reaches a terminal as control sequences. */
-		char *copy = xstrndup(text, len);
-		char *safe = text_sanitize(copy, true);
-		fputs(safe, f);
-		free(safe);
-		free(copy);
-	} else {
-		fwrite(text, 1, len, f);
-	}
+	/* Network text never reaches a terminal as control sequences, nor a pipe (which often ends
+	 * on one: less -R, tee); a pipe keeps tabs. The exact text is in --json. */
+	char *copy = xstrndup(text, len);
+	char *safe = tty ? text_sanitize(copy, true) : text_sanitize_file(copy);
+	fputs(safe, f);
+	free(safe);
+	free(copy);
 	fflush(f);
 	if (f == stdout && ferror(stdout)) {
 		st->stdout_broken = true;
@@ -474,7 +473,11 @@ static void print_json(const struct chat_turn_result *t)
 	bool tty = isatty(STDOUT_FILENO);
 	/* On a terminal, escape everything non-ASCII so no byte can act as a control sequence. */
 	size_t flags = JSON_INDENT(tty ? 2 : 0) | JSON_COMPACT | (tty ? JSON_ENSURE_ASCII : 0);
-	json_dumpf(root, stdout, flags);
+	{
+		char *json = json_dumps(root, flags); /* C1 and bidi escaped (text_json_fputs) */
+		text_json_fputs(json, stdout);
+		free(json);
+	}
 	fputc('\n', stdout);
 	fflush(stdout);
 	json_decref(root);
@@ -612,8 +615,8 @@ int cli_chat(struct cli *c, int argc, char **argv)
 	}
 
 	int status = 0;
-	if (c->json && stopped_by != SIGPIPE &&
-	    (res->ok || res->text_len > 0 || res->thinking_len > 0 || stopped_by)) {
+	if (c->json && stopped_by != SIGPIPE) {
+		/* one object even when the turn failed: its "error" says why, stderr too */
 		print_json(t);
 	}
 	if (stopped_by) {

@@ -282,8 +282,16 @@ static int deploy_list(struct cli *c)
 		json_object_set_new(root, "applications", ja);
 		json_object_set_new(root, "workflows", jw);
 		json_object_set_new(root, "errors", je);
-		json_dumpf(root, stdout,
-		           JSON_COMPACT | (isatty(STDOUT_FILENO) ? JSON_INDENT(2) : 0));
+		{
+			char *json = json_dumps(
+			        root,
+			        JSON_COMPACT |
+			                (isatty(STDOUT_FILENO)
+			                         ? JSON_INDENT(2)
+			                         : 0)); /* C1 and bidi escaped (text_json_fputs) */
+			text_json_fputs(json, stdout);
+			free(json);
+		}
 		fputc('\n', stdout);
 		json_decref(root);
 	} else {

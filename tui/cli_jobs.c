@@ -172,7 +172,8 @@ static int cmd_list(struct ctx *x)
 		json_object_set_new(root, "cronjobs", cjs);
 		json_object_set_new(root, "errors", errors_json(c));
 		char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		puts(s);
+		text_json_fputs(s, stdout); /* C1 and bidi escaped */
+		fputc('\n', stdout);
 		free(s);
 		json_decref(root);
 	} else {
@@ -204,8 +205,9 @@ static int cmd_list(struct ctx *x)
 			table_print(t, stdout);
 			table_destroy(t);
 		}
-		cli_report_errors(c);
 	}
+	fflush(stdout);
+	cli_report_errors(c); /* on stderr with --json too, as every command does */
 	airflow_dags_finish(&x->dags);
 	k8s_cronjobs_finish(&x->cjs);
 	return c->exit_status;

@@ -80,7 +80,11 @@ static void print_json(json_t *root)
 {
 	bool tty = isatty(STDOUT_FILENO);
 	size_t flags = JSON_INDENT(tty ? 2 : 0) | JSON_COMPACT | (tty ? JSON_ENSURE_ASCII : 0);
-	json_dumpf(root, stdout, flags);
+	{
+		char *json = json_dumps(root, flags); /* C1 and bidi escaped (text_json_fputs) */
+		text_json_fputs(json, stdout);
+		free(json);
+	}
 	fputc('\n', stdout);
 	json_decref(root);
 }

@@ -254,7 +254,12 @@ static int list_commands(struct cli *c, const struct config_ssh_host *h)
 			json_array_append_new(list, o);
 		}
 		json_object_set_new(root, "commands", list);
-		json_dumpf(root, stdout, JSON_COMPACT);
+		{
+			char *json = json_dumps(
+			        root, JSON_COMPACT); /* C1 and bidi escaped (text_json_fputs) */
+			text_json_fputs(json, stdout);
+			free(json);
+		}
 		fputc('\n', stdout);
 		json_decref(root);
 		return 0;

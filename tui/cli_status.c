@@ -141,7 +141,11 @@ static void print_json(json_t *root)
 	if (isatty(STDOUT_FILENO)) {
 		flags |= JSON_ENSURE_ASCII;
 	}
-	json_dumpf(root, stdout, flags);
+	{
+		char *json = json_dumps(root, flags); /* C1 and bidi escaped (text_json_fputs) */
+		text_json_fputs(json, stdout);
+		free(json);
+	}
 	fputc('\n', stdout);
 	json_decref(root);
 }
@@ -438,12 +442,22 @@ int cli_pods(struct cli *c)
 			if (i) {
 				fputc(',', stdout);
 			}
-			json_dumpf(o, stdout, flags);
+			{
+				char *json = json_dumps(
+				        o, flags); /* C1 and bidi escaped (text_json_fputs) */
+				text_json_fputs(json, stdout);
+				free(json);
+			}
 			json_decref(o);
 		}
 		fputs("],\"errors\":", stdout);
 		json_t *errs = errors_json(c);
-		json_dumpf(errs, stdout, flags);
+		{
+			char *json =
+			        json_dumps(errs, flags); /* C1 and bidi escaped (text_json_fputs) */
+			text_json_fputs(json, stdout);
+			free(json);
+		}
 		json_decref(errs);
 		fputs("}\n", stdout);
 	} else if (pl->len) {

@@ -89,7 +89,7 @@ int demo_run(bool readonly)
 		struct err err;
 		err_clear(&err);
 		if (config_load(&cfg, ini, &err)) {
-			status = app_run(&cfg, readonly);
+			status = app_run(&cfg, readonly, 0);
 			config_finish(&cfg);
 		} else {
 			fprintf(stderr, "labdeck: %s\n", err.msg);

@@ -354,7 +354,7 @@ int main(int argc, char **argv)
 			config_finish(&c.cfg);
 			return 2;
 		}
-		int rc = app_run(&c.cfg, c.readonly);
+		int rc = app_run(&c.cfg, c.readonly, c.timeout_ms);
 		config_finish(&c.cfg);
 		return rc;
 	}

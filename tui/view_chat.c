@@ -10,7 +10,11 @@
  * A conversation is kept under a name once it has one (`:session NAME`, or picked in the
  * sessions list `S`): in Redis when [redis] is configured, else in files. A save that fails
  * (Redis went away) leaves the conversation in memory and is tried again after the next
- * answer; the status line shows Redis failing meanwhile. The header names the models Ollama has
+ * answer. Redis is PINGed once per refresh interval, and while it is down no sooner than the
+ * client's backoff allows (1 s doubling to 30 s): meanwhile the status line shows it failing,
+ * two rows above the input say why, what to do and when the next try is, and the chat goes on
+ * without the cache. The first PING answered after that saves the named conversation whole
+ * (a restarted Redis may have come back empty). The header names the models Ollama has
  * loaded and their VRAM share; the meter (chat_meter.h) counts cloud and local tokens, the cost
  * at [gemini] prices and what the local-first pipeline saved. `y` / `Y` copy the last answer /
  * its last code block with OSC 52. */
@@ -69,7 +73,9 @@ struct chat_view {
 	struct session_op *save_op, *load_op;
 	struct redis_client *redis;    /* when [redis] is configured */
 	struct redis_client_cmd *ping; /* the health check in flight */
-	struct event *ping_ev;         /* every refresh interval */
+	struct event *ping_ev;         /* the next health check */
+	int64_t next_ping_ms;          /* when ping_ev fires (monotonic) */
+	bool redis_down;               /* the last PING got no answer */
 	struct llm_cache *cache;       /* on redis, when cache_ttl > 0 */
 	bool rag;                      /* answer from the documents */
 	struct chat_turn *turn;        /* the question being answered, or NULL */
@@ -152,16 +158,43 @@ static void save_conversation(struct chat_view *c);
 
 /* --- Redis's health --- */
 
-/* The status line shows Redis as it is, not as it was at the last save: a PING each refresh
- * interval keeps its health current. */
+/* The next PING: one refresh interval from now, or when the backoff after failed connects
+ * ends if that is later, so a dead server is tried at most once per refresh and ever less
+ * often (the PING is what reconnects when nothing else asks Redis for anything). */
+static void schedule_ping(struct chat_view *c)
+{
+	long ms = app_refresh_s(c->base.app) * 1000L;
+	long backoff = redis_client_retry_in_ms(c->redis);
+	if (backoff + 5 > ms) {
+		ms = backoff + 5; /* just past its end: the PING then connects */
+	}
+	c->next_ping_ms = now_mono_ms() + ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(c->ping_ev, &tv);
+}
+
+/* The status line shows Redis as it is, not as it was at the last save: the PING keeps its
+ * health current, and the first answer after it was down saves the conversation again. */
 static void on_pong(void *ud, const struct redis_client_reply *reply, const struct err *err)
 {
 	(void)reply;
 	struct chat_view *c = ud;
 	c->ping = NULL;
-	if (!err && c->save_failed && !c->save_op) {
-		save_conversation(c); /* Redis is back: keep what was said meanwhile */
+	if (err && !reply) {
+		c->redis_down = true;
+	} else if (c->redis_down || c->save_failed) {
+		if (c->redis_down) {
+			app_message(c->base.app, false, "redis is back at %s",
+			            redis_client_where(c->redis));
+		}
+		c->redis_down = false;
+		/* Keep what was said meanwhile; a Redis restarted without persistence lost the
+		 * rest, so the whole conversation goes again. */
+		if (!c->save_op) {
+			save_conversation(c);
+		}
 	}
+	schedule_ping(c);
 	app_dirty(c->base.app);
 }
 
@@ -174,8 +207,42 @@ static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 		static const char *const argv[] = {"PING"};
 		c->ping = redis_client_command(c->redis, 1, argv, NULL, on_pong, c);
 	}
-	struct timeval tv = {app_refresh_s(c->base.app), 0};
-	event_add(c->ping_ev, &tv);
+}
+
+/* The two rows shown while Redis is failing: what is wrong and when it is tried next, then
+ * what to do and what happens to the conversation meanwhile. false when Redis is fine. */
+static bool redis_notice(const struct chat_view *c, char *what, size_t what_size, char *todo,
+                         size_t todo_size)
+{
+	if (!c->redis) {
+		return false;
+	}
+	const struct health *h = redis_client_health(c->redis);
+	if (h->state != HEALTH_FAILING) {
+		return false;
+	}
+	const char *why = h->last_err.msg;
+	if (str_has_prefix(why, "redis: ")) {
+		why = why + strlen("redis: ");
+	}
+	char when[64];
+	int64_t left = c->next_ping_ms - now_mono_ms();
+	if (c->ping || left <= 0) {
+		snprintf(when, sizeof(when), "trying again now");
+	} else {
+		snprintf(when, sizeof(when), "next try in %lld s",
+		         (long long)((left + 999) / 1000));
+	}
+	snprintf(what, what_size, "✗ redis is down: %s · %s", why, when);
+	const char *fix = h->last_err.code == ERR_AUTH || h->last_err.code == ERR_CONFIG
+	                          ? "fix [redis] in the config"
+	                          : "start redis-server or fix [redis] url";
+	if (c->named) {
+		snprintf(todo, todo_size, "  %s · session %s is kept in memory", fix, c->conv.name);
+	} else {
+		snprintf(todo, todo_size, "  %s · answers are not cached meanwhile", fix);
+	}
+	return true;
 }
 
 /* --- /api/ps and /api/tags --- */
@@ -574,6 +641,7 @@ static void send_input(struct chat_view *c)
 	        .history = hist,
 	        .n_history = c->conv.len,
 	        .rag = c->rag,
+	        .timeout_ms = app_timeout_ms(c->base.app),
 	};
 	add_entry(c, ENTRY_ASSISTANT, NULL);
 	c->answer = c->n_entries - 1;
@@ -942,8 +1010,13 @@ static void draw_header(struct chat_view *c, WINDOW *w, int y, int cols)
 {
 	struct buf b;
 	buf_init(&b);
-	if (c->loaded) {
-		buf_appendf(&b, "ollama loaded: ");
+	if (c->ps_error[0] && !c->loaded) {
+		const char *why = c->ps_error;
+		buf_appendf(&b, "ollama ✗ %s",
+		            str_has_prefix(why, "ollama: ") ? why + strlen("ollama: ") : why);
+	} else if (c->loaded) {
+		/* A list from before a failed look says so (why is in the answer's error line). */
+		buf_appendf(&b, "ollama loaded%s: ", c->ps_error[0] ? " (last look failed)" : "");
 		if (c->loaded->len == 0) {
 			buf_appendf(&b, "none");
 		}
@@ -956,8 +1029,6 @@ static void draw_header(struct chat_view *c, WINDOW *w, int y, int cols)
 				buf_appendf(&b, " %.0f%% VRAM", share * 100.0);
 			}
 		}
-	} else if (c->ps_error[0]) {
-		buf_appendf(&b, "ollama: %s", c->ps_error);
 	} else if (c->ps_pending) {
 		buf_appendf(&b, "ollama: asking which models are loaded…");
 	} else {
@@ -992,10 +1063,30 @@ static void draw(struct view *v, WINDOW *w, int y, int h, int cols)
 	}
 	int body_y = y + 1;
 	int body_h = h - 2 - (int)shown; /* header, rule, input rows */
+	char redis_what[400], redis_todo[300];
+	bool redis_rows =
+	        redis_notice(c, redis_what, sizeof(redis_what), redis_todo, sizeof(redis_todo)) &&
+	        body_h > 4;
+	if (redis_rows) {
+		body_h -= 2;
+	}
 	if (body_h < 1) {
 		body_h = 1;
 	}
 	draw_body(c, w, body_y, body_h, cols);
+	if (redis_rows) {
+		const char *rows_text[2] = {redis_what, redis_todo};
+		for (int i = 0; i < 2; i++) {
+			char *safe = text_sanitize(rows_text[i], false);
+			char *fit = text_fit(safe, cols, false);
+			wattrset(w, palette_attr(i == 0 ? SLOT_ERROR : SLOT_STATUS_WARN));
+			wmove(w, body_y + body_h + i, 0);
+			wclrtoeol(w);
+			mvwaddstr(w, body_y + body_h + i, 0, fit);
+			free(fit);
+			free(safe);
+		}
+	}
 	if (c->n_entries == 0) {
 		wattrset(w, palette_attr(SLOT_DIM));
 		char intro[200];
@@ -1364,6 +1455,11 @@ struct view *view_chat_create(struct app *a)
 	c->base.app = a;
 	c->http = http_create(app_base(a));
 	c->llm = llm_create(c->http, app_config(a));
+	if (app_timeout_ms(a) > 0) {
+		/* --timeout: for each request, and for the silence inside a streamed answer. */
+		http_set_default_timeout(c->http, app_timeout_ms(a));
+		llm_set_idle_timeout(c->llm, app_timeout_ms(a));
+	}
 	c->provider = LLM_OLLAMA;
 	c->hist_pos = -1;
 	c->esc_ev = evtimer_new(app_base(a), on_esc_timer, c);
@@ -1373,7 +1469,7 @@ struct view *view_chat_create(struct app *a)
 		c->redis =
 		        redis_client_create(app_base(a), cfg->redis.url, cfg->redis.password, &err);
 		if (!c->redis) {
-			app_message(a, true, "redis: %s", err.msg);
+			app_message(a, true, "%s", err.msg);
 		} else {
 			if (cfg->redis.cache_ttl > 0) {
 				c->cache = llm_cache_create(app_base(a), c->redis,

@@ -91,6 +91,7 @@ struct deploy_view {
 	struct github_run_list runs;
 	struct http_request *apps_req;
 	int gh_busy;
+	bool gh_again; /* r came while GitHub's lists were being read: read them again after */
 	double gh_last;
 	bool apps_loaded, wfs_loaded, visible;
 	char apps_error[512], gh_error[512];
@@ -326,6 +327,8 @@ static void w_key(void *ud, size_t row, char *buf, size_t size)
 
 /* --- refreshing the lists --- */
 
+static void gh_settled(struct deploy_view *dv);
+
 static void on_apps(void *ud, const char *body, size_t len, const struct err *err)
 {
 	struct deploy_view *dv = ud;
@@ -373,6 +376,7 @@ static void on_workflows(void *ud, const char *body, size_t len, const struct er
 		listview_data_changed(&dv->wf_lv);
 	}
 	app_dirty(dv->base.app);
+	gh_settled(dv);
 }
 
 static void on_runs(void *ud, const char *body, size_t len, const struct err *err)
@@ -389,6 +393,19 @@ static void on_runs(void *ud, const char *body, size_t len, const struct err *er
 		listview_data_changed(&dv->wf_lv);
 	}
 	app_dirty(dv->base.app);
+	gh_settled(dv);
+}
+
+static void lists_refresh(struct deploy_view *dv, bool force);
+
+/* Once both GitHub lists are in, an r pressed meanwhile reads them again (the answers in flight
+ * may be from before the service came back). */
+static void gh_settled(struct deploy_view *dv)
+{
+	if (dv->gh_busy == 0 && dv->gh_again) {
+		dv->gh_again = false;
+		lists_refresh(dv, true);
+	}
 }
 
 static void lists_refresh(struct deploy_view *dv, bool force)
@@ -398,6 +415,9 @@ static void lists_refresh(struct deploy_view *dv, bool force)
 	}
 	int every = app_refresh_s(dv->base.app);
 	every = every > GH_MIN_REFRESH_S ? every : GH_MIN_REFRESH_S;
+	if (dv->gh && dv->gh_busy > 0 && force) {
+		dv->gh_again = true;
+	}
 	if (dv->gh && dv->gh_busy == 0 && (force || now_wall() - dv->gh_last >= every)) {
 		dv->gh_last = now_wall();
 		dv->gh_busy = 2;
@@ -1463,6 +1483,7 @@ static bool cancel(struct view *v)
 		dv->gh = github_create(app_http(v->app), app_base(v->app),
 		                       &app_config(v->app)->github);
 		dv->gh_busy = 0;
+		dv->gh_again = false;
 	}
 	return any;
 }

@@ -261,7 +261,9 @@ static void end_run(struct hosts *hs, struct host_run *r, enum action_phase phas
 	r->failed = phase != ACTION_DONE;
 	char t[32];
 	took(r, t, sizeof(t));
-	snprintf(r->summary, sizeof(r->summary), "%s after %s", summary, t);
+	/* A failure with a reason ends in that reason's words: the time is set apart from them. */
+	snprintf(r->summary, sizeof(r->summary), "%s%s after %s", summary,
+	         phase == ACTION_FAILED && detail ? " ·" : "", t);
 	ops_update(app_ops(app_of(hs)), r->op, state, phase, detail);
 	set_last(hs, r, phase, summary);
 	app_dirty(app_of(hs));

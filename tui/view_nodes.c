@@ -97,11 +97,12 @@ static int sparkline(WINDOW *w, int y, int x, int cols, int width, const double 
 	return x;
 }
 
-static int section(WINDOW *w, int y, int cols, const char *title, const char *note)
+static int section(WINDOW *w, int y, int cols, const char *title, const char *note,
+                   enum theme_slot note_slot)
 {
 	int x = put(w, y, 0, cols, SLOT_HEADER, title);
 	if (note && *note) {
-		put(w, y, x + 2, cols, SLOT_DIM, note);
+		put(w, y, x + 2, cols, note_slot, note);
 	}
 	return y + 1;
 }
@@ -134,6 +135,33 @@ static void age_note(struct status_poller *p, enum node_source src, char *out, s
 	snprintf(out, size, "data %s old", age);
 }
 
+/* The note beside a backend's heading: the age of its data or, while the backend fails, why, in
+ * full as far as the width goes (the status line has room for the start only; what to do comes
+ * after it). Returns the note's colour. */
+static enum theme_slot source_note(struct app *a, enum node_source src, char *out, size_t size)
+{
+	struct status_poller *p = app_poller(a);
+	const struct health *h = status_poller_health(p, src);
+	const char *name = src == NODE_PROXMOX ? "proxmox: " : "kubernetes: ";
+	if (src == NODE_KUBERNETES && app_pods(a)) {
+		/* As on the status line: the worse of the node poll and the pod watch. */
+		const struct health *hp = pod_store_health(app_pods(a));
+		if (hp->state == HEALTH_FAILING) {
+			h = hp;
+		}
+	}
+	if (!h || h->state != HEALTH_FAILING) {
+		age_note(p, src, out, size);
+		return SLOT_DIM;
+	}
+	const char *why = h->last_err.msg;
+	if (str_has_prefix(why, name)) {
+		why += strlen(name);
+	}
+	snprintf(out, size, "✗ %s", why);
+	return SLOT_ERROR;
+}
+
 static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 {
 	struct app *a = v->app;
@@ -144,15 +172,16 @@ static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 	const struct pod_row *pods = app_pods(a) ? pod_store_pods(app_pods(a), &n_pods) : NULL;
 	int y = y0, bottom = y0 + h;
 	int spark = cols >= 120 ? 30 : cols >= 100 ? 20 : 10;
-	char note[128];
+	char note[600];
 
 	/* Proxmox */
-	age_note(p, NODE_PROXMOX, note, sizeof(note));
+	enum theme_slot note_slot = source_note(a, NODE_PROXMOX, note, sizeof(note));
 	if (!app_config(a)->proxmox.configured) {
 		snprintf(note, sizeof(note),
 		         "not configured: [proxmox] url, token_id, token_secret_env");
+		note_slot = SLOT_DIM;
 	}
-	y = section(w, y, cols, "PROXMOX", note);
+	y = section(w, y, cols, "PROXMOX", note, note_slot);
 	for (size_t i = 0; nodes && i < nodes->len && y + 1 < bottom; i++) {
 		const struct node_row *n = &nodes->items[i];
 		if (n->source != NODE_PROXMOX) {
@@ -206,7 +235,7 @@ static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 	if (y + 1 < bottom) {
 		snprintf(note, sizeof(note), "%zu, %zu running (2: all of them)", n_guests,
 		         running);
-		y = section(w, y, cols, "GUESTS", note);
+		y = section(w, y, cols, "GUESTS", note, SLOT_DIM);
 	}
 	/* Keep room for the Kubernetes part below. */
 	int k8s_rows = 2 + (nodes ? (int)nodes->len : 0);
@@ -247,14 +276,15 @@ static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 
 	/* Kubernetes */
 	if (y < bottom) {
-		age_note(p, NODE_KUBERNETES, note, sizeof(note));
+		note_slot = source_note(a, NODE_KUBERNETES, note, sizeof(note));
 		if (!app_k8s(a)) {
 			snprintf(note, sizeof(note), "not configured: no kubeconfig");
-		} else if (!status_poller_k8s_metrics(p)) {
+			note_slot = SLOT_DIM;
+		} else if (note_slot == SLOT_DIM && !status_poller_k8s_metrics(p)) {
 			size_t n = strlen(note);
 			snprintf(note + n, sizeof(note) - n, ", no metrics-server: usage unknown");
 		}
-		y = section(w, y, cols, "KUBERNETES", note);
+		y = section(w, y, cols, "KUBERNETES", note, note_slot);
 	}
 	for (size_t i = 0; nodes && i < nodes->len && y < bottom; i++) {
 		const struct node_row *n = &nodes->items[i];
@@ -303,7 +333,7 @@ static void draw(struct view *v, WINDOW *w, int y0, int h, int cols)
 		}
 		snprintf(note, sizeof(note), "%zu: %zu running, %zu pending, %zu failing (3: all)",
 		         n_pods, run, pending, other);
-		y = section(w, y, cols, "PODS", note);
+		y = section(w, y, cols, "PODS", note, SLOT_DIM);
 		/* The troubled ones by name, as long as there is room. */
 		for (size_t i = 0; i < n_pods && y < bottom; i++) {
 			if (str_eq(pods[i].phase, "Running") ||

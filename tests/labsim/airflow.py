@@ -25,7 +25,9 @@ import secrets
 import threading
 import urllib.parse
 
+import core
 from core import Response, dumps
+from lab import hostile as lab_hostile
 
 JSON = "application/json"
 PROBLEM = "application/problem+json"
@@ -54,7 +56,14 @@ def add_arguments(ap):
 
 
 def make(lab, P, args):
-    return Airflow(getattr(args, "airflow", 2) or 2)
+    a = Airflow(getattr(args, "airflow", 2) or 2)
+    if getattr(lab, "hostile_all", False):  # --hostile: a DAG whose id and task id carry escapes
+        dag_id = lab_hostile("evil_dag", lab, short=True)
+        d = {"dag_id": dag_id, "schedule": "@daily", "tasks": [lab_hostile("task", lab)], "is_paused": False}
+        a.dags[dag_id] = d
+        when = now().replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=3)
+        a.runs[dag_id] = [Run(d, "scheduled__" + iso(when, 2), "scheduled", {}, when, "failed")]
+    return a
 
 
 def iso(t, v):
@@ -201,6 +210,11 @@ class Airflow:
 
     def malformed_body(self):
         return b'{"dags": [{"dag_id": "rag_ingest_daily", "is_paused": fal<html><body>502 Bad Gateway'
+
+    def big_parts(self, nbytes):
+        with self.lock:
+            item = dumps(self.dag_obj(self.dags["rag_ingest_daily"]))
+        return core.json_array_parts(b'{"dags":[', item, b'],"total_entries":1}', nbytes)
 
     # ---------------- auth ----------------
 

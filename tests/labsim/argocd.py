@@ -29,6 +29,7 @@ import threading
 
 import core
 from core import Response, dumps
+from lab import hostile as lab_hostile
 
 JSON = "application/json"
 BASE = "/api/v1"
@@ -86,12 +87,15 @@ class ArgoCD:
             ("backend", "Synced", "Degraded", self.head, "k8s/backend", "lab"),
             ("models", "OutOfSync", "Progressing", old, "k8s/models", "models"),
         ]
+        hostile_all = getattr(lab, "hostile_all", False)
+        if hostile_all:  # --hostile: a sixth app with escapes in its name (lab.hostile)
+            specs.append((lab_hostile("evil-app", lab, short=True), "OutOfSync", "Degraded", old, "k8s/evil", "lab"))
         for s in specs:
             a = App(*s)
             a.polls = polls
             a.op = {
                 "operation": {"sync": {"revision": s[3]}, "initiatedBy": {"automated": True}, "retry": {}},
-                "phase": "Succeeded", "message": "successfully synced (all tasks run)",
+                "phase": "Succeeded", "message": lab_hostile("successfully synced (all tasks run)", lab),
                 "syncResult": {"resources": [], "revision": s[3]},
                 "startedAt": "2025-11-20T09:00:00Z", "finishedAt": "2025-11-20T09:00:04Z",
             }
@@ -131,13 +135,7 @@ class ArgoCD:
 
     def big_parts(self, nbytes):
         item = dumps(self.render(self.apps["gateway"]))
-        yield b'{"metadata":{"resourceVersion":"9"},"items":['
-        sent, first = 0, True
-        while sent < nbytes:
-            yield item if first else b"," + item
-            first = False
-            sent += len(item) + 1
-        yield b"]}"
+        return core.json_array_parts(b'{"metadata":{"resourceVersion":"9"},"items":[', item, b"]}", nbytes)
 
     def tls(self, P):
         core.make_self_signed(P("argocd-cert.pem"), P("argocd-key.pem"), "/O=Argo CD/CN=argocd-server")

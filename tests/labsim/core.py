@@ -84,6 +84,41 @@ def reason_phrase(code):
         return ""
 
 
+def json_array_parts(head, item, tail, nbytes, batch=65536):
+    """The `big` fault's body: head, then item repeated (comma-separated) until about nbytes
+    are out, then tail; yielded in pieces of about `batch` bytes, never built whole."""
+    yield head
+    sent = len(head)
+    buf = []
+    size = 0
+    first = True
+    while sent < nbytes - len(tail):
+        piece = item if first else b"," + item
+        first = False
+        buf.append(piece)
+        size += len(piece)
+        sent += len(piece)
+        if size >= batch:
+            yield b"".join(buf)
+            buf = []
+            size = 0
+    buf.append(tail)
+    yield b"".join(buf)
+
+
+def padded_string_parts(head, tail, nbytes, batch=65536):
+    """The `big` fault's body for an object with one huge string: head (ending inside the
+    string's quotes), about nbytes of 'x', then tail; yielded in pieces, never built whole."""
+    yield head
+    left = max(0, nbytes - len(head) - len(tail))
+    piece = b"x" * batch
+    while left > 0:
+        n = min(left, batch)
+        yield piece[:n]
+        left -= n
+    yield tail
+
+
 # --------------------------------------------------------------------------
 # Requests and responses
 

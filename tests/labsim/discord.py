@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 
+import core
 from core import Response, dumps, write_file
 
 JSON_CT = "application/json"
@@ -185,7 +186,7 @@ class Discord:
         return b'{"type":0,"content":"\xeb\x8b\x00<html><head><title>502 Bad Gateway</title>'
 
     def big_parts(self, nbytes):
-        yield b'{"type":0,"content":"' + b"x" * max(0, nbytes - 40) + b'","id":"1"}'
+        return core.padded_string_parts(b'{"type":0,"content":"', b'","id":"1"}', nbytes)
 
     # ---- admin ----
 

@@ -27,7 +27,9 @@ import threading
 import time
 import urllib.parse
 
+import core
 from core import Response, dumps
+from lab import hostile as lab_hostile
 
 JSON = "application/json; charset=utf-8"
 OWNER, REPO = "lab", "homelab"
@@ -148,13 +150,7 @@ class GitHub:
 
     def big_parts(self, nbytes):
         item = dumps({"id": 1, "name": "x", "path": ".github/workflows/x.yml", "state": "active", "pad": "y" * 300})
-        yield b'{"total_count":1,"workflows":['
-        sent, first = 0, True
-        while sent < nbytes:
-            yield item if first else b"," + item
-            first = False
-            sent += len(item) + 1
-        yield b"]}"
+        return core.json_array_parts(b'{"total_count":1,"workflows":[', item, b"]}", nbytes)
 
     def tls(self, P):
         return None
@@ -179,7 +175,7 @@ class GitHub:
 
     def render_wf(self, w):
         base = "http://api.github.invalid/repos/%s/%s" % (OWNER, REPO)
-        return {"id": w[0], "node_id": "W_kwDOLab%08d" % (w[0] % 10 ** 8), "name": w[2],
+        return {"id": w[0], "node_id": "W_kwDOLab%08d" % (w[0] % 10 ** 8), "name": lab_hostile(w[2], self.lab),
                 "path": ".github/workflows/" + w[1], "state": "active",
                 "created_at": "2025-06-01T10:00:00.000+09:00", "updated_at": "2025-11-20T09:00:00.000+09:00",
                 "url": "%s/actions/workflows/%d" % (base, w[0]),
@@ -201,8 +197,9 @@ class GitHub:
     def render_run(self, r):
         w = r.wf
         api = "http://api.github.invalid/repos/%s/%s/actions/runs/%d" % (OWNER, REPO, r.id)
-        return {"id": r.id, "name": w[2], "node_id": "WFR_kwLab%d" % r.id, "head_branch": r.ref,
-                "head_sha": self.head_sha, "path": ".github/workflows/" + w[1], "display_title": w[2],
+        return {"id": r.id, "name": lab_hostile(w[2], self.lab), "node_id": "WFR_kwLab%d" % r.id, "head_branch": r.ref,
+                "head_sha": self.head_sha, "path": ".github/workflows/" + w[1],
+                "display_title": lab_hostile(w[2], self.lab),
                 "run_number": r.number, "event": "workflow_dispatch", "status": r.status,
                 "conclusion": r.conclusion, "workflow_id": w[0], "check_suite_id": r.id + 7,
                 "url": api, "html_url": "https://github.com/%s/%s/actions/runs/%d" % (OWNER, REPO, r.id),
@@ -216,7 +213,7 @@ class GitHub:
                 "workflows/%d" % (OWNER, REPO, w[0])}
 
     def render_jobs(self, r):
-        steps_names = ["Set up job", "Checkout", r.step_name, "Deploy", "Complete job"]
+        steps_names = ["Set up job", "Checkout", r.step_name, lab_hostile("Deploy", self.lab), "Complete job"]
         nsteps = len(steps_names)
         if r.status == "queued":
             done = -1

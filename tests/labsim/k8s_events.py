@@ -21,7 +21,7 @@ import hashlib
 import time
 import uuid
 
-from lab import HOSTILE_TEXT, human_duration, rfc3339
+from lab import HOSTILE_TEXT, hostile, human_duration, rfc3339
 
 
 def micro(t):
@@ -114,7 +114,7 @@ def pod_events(lab, p, now):
                 count=int((now - p.started) // 20) + 30, fieldpath=fp, rv=lab.rv_counter)
     if p.key == lab.hostile_key:
         add(p.started + 30, p.started + 30, "Warning", "Unhealthy",
-            "Readiness probe failed: HTTP probe failed with statuscode: 503 body: " + HOSTILE_TEXT,
+            hostile("Readiness probe failed: HTTP probe failed with statuscode: 503 body: " + HOSTILE_TEXT, lab),
             fieldpath="spec.containers{%s}" % t.containers[0]["name"])
     if p.deleted_at is not None:
         for c in t.containers:

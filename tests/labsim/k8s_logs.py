@@ -17,7 +17,7 @@ that has restarted.
 import random
 import time
 
-from lab import HOSTILE_TEXT
+from lab import HOSTILE_RAW, HOSTILE_TEXT, hostile
 
 STARTUP_LINES = 12
 HISTORY_LINES = 200
@@ -276,6 +276,8 @@ class ContainerLog:
         self.total = None if self.end is None else self.hist + len(self.tail_lines)
         self.interval = lab.log_interval
         self.hostile = pod.key == lab.hostile_key
+        self.hostile_all = self.hostile and lab.hostile_all
+        self.lab = lab
         self.seed = "%s/%s/%d" % (pod.uid, self.cname, self.instance)
 
     BOOT = 8  # start-up lines, a quarter of a second apart
@@ -323,6 +325,8 @@ class ContainerLog:
             return self.tail_lines[k - self.hist]
         t = self.time_of(k)
         rng = random.Random("%s/%d" % (self.seed, k))
+        if self.hostile_all and k % 5 == 2:  # --hostile: every 5th line, C1 as raw bytes, then every payload
+            return HOSTILE_RAW + hostile(" level=WARN", self.lab)
         if self.hostile and k % 50 == 7:
             return ('time=%s level=WARN msg="odd user agent" remote=10.244.0.9:51515 ua="%s"'
                     % (_iso_ms(t), HOSTILE_TEXT))
@@ -332,4 +336,4 @@ class ContainerLog:
         s = self.text(k)
         if timestamps:
             s = rfc3339nano(self.time_of(k)) + " " + s
-        return (s + "\n").encode("utf-8")
+        return (s + "\n").encode("utf-8", "surrogateescape")  # HOSTILE_RAW's raw bytes

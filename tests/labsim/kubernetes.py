@@ -27,7 +27,7 @@ import k8s_events
 import k8s_logs
 import k8s_watch
 from core import Response, dumps
-from lab import human_duration, rfc3339, wave
+from lab import hostile, human_duration, rfc3339, wave
 
 JSON = "application/json"
 KUBE_VERSION = "v1.32.4"
@@ -1022,7 +1022,8 @@ class Kubernetes:
             return {"phase": "Pending", "conditions": [{
                 "type": "PodScheduled", "status": "False", "lastProbeTime": None,
                 "lastTransitionTime": rfc3339(p.created + 0.2), "reason": "Unschedulable",
-                "message": "0/2 nodes are available: 1 Insufficient gpu.intel.com/i915, 1 node(s) didn't match "
+                "message": hostile("", self.lab).lstrip() +  # --hostile: first, so a cut line shows it
+                           "0/2 nodes are available: 1 Insufficient gpu.intel.com/i915, 1 node(s) didn't match "
                            "Pod's node affinity/selector. preemption: 0/2 nodes are available: 1 No preemption "
                            "victims found for incoming pod, 1 Preemption is not helpful for scheduling."}],
                 "qosClass": self.qos(t)}
@@ -1068,7 +1069,7 @@ class Kubernetes:
             elif crash and i == 0:
                 cs["state"] = {"waiting": {
                     "reason": "CrashLoopBackOff",
-                    "message": "back-off 5m0s restarting failed container=%s pod=%s_%s(%s)" % (
+                    "message": hostile("", self.lab).lstrip() + "back-off 5m0s restarting failed container=%s pod=%s_%s(%s)" % (
                         c["name"], p.name, p.ns, p.uid)}}
                 cs["lastState"] = {"terminated": {
                     "exitCode": 1, "reason": "Error", "startedAt": rfc3339(p.last_restart - 4),

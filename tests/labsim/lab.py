@@ -35,6 +35,35 @@ K8S_HASH_CHARS = "456789bcdf"
 # --hostile-names payloads.
 HOSTILE_NAME = "evil\x1b[31mRED\x1b]0;pwned\x07\x9b2J"
 HOSTILE_TEXT = "\x1b]52;c;SGVsbG8=\x07\x1b[2J"  # OSC 52 (set the clipboard), then clear the screen
+# --hostile payloads: every one a control prefix followed by a marker starting "PWN", so a test can
+# check the bytes just before each marker. C1 controls as UTF-8 code points (U+009B CSI, U+009D OSC,
+# U+0090 DCS); HOSTILE_RAW adds C1 as raw bytes (written with surrogateescape) for text/plain bodies.
+HOSTILE_PAYLOADS = (
+    "\x1b[6nPWNcsi",  # CSI: device status report (the terminal would answer on stdin)
+    "\x1b[31mPWNsgr\x1b[0m",
+    "\x1b]0;PWNt0\x07",  # OSC 0: window and icon title, ended by BEL
+    "\x1b]2;PWNt2\x1b\\",  # OSC 2: window title, ended by ST
+    "\x1b]52;c;UFdO\x07PWN52",  # OSC 52: set the clipboard to "PWN"
+    "\x1bP$qPWNdcs\x1b\\",  # DCS (DECRQSS)
+    "\x1b_PWNapc\x1b\\",  # APC
+    "ok\rPWNcr",  # carriage return: overwrite what came before on the line
+    "\u009b6nPWNc1",  # 8-bit CSI as UTF-8
+    "\u009d0;PWNc1osc\u009c",  # 8-bit OSC ... ST as UTF-8
+    "\u0090PWNc1dcs\u009c",  # 8-bit DCS as UTF-8
+    "\u202ePWNbidi\u202c",  # right-to-left override ... pop
+    "\u2066PWNiso\u2069",  # left-to-right isolate ... pop
+)
+HOSTILE = " ".join(HOSTILE_PAYLOADS)
+HOSTILE_SHORT = "\x1b]0;PWNt0\x07\u202e\u009b6n"  # for names: a title, a bidi override, an 8-bit CSI
+HOSTILE_RAW = "\udc9b6nPWNraw \udc9d0;PWNrawosc\udc9c"  # raw C1 bytes 0x9b, 0x9d, 0x9c (surrogateescape)
+
+
+def hostile(text, lab, short=False):
+    """text with the --hostile payloads appended when the lab is hostile (all of them, or the short
+    set for names); text unchanged otherwise."""
+    if not getattr(lab, "hostile_all", False):
+        return text
+    return text + (HOSTILE_SHORT if short else " " + HOSTILE)
 
 
 def rfc3339(ts):
@@ -295,11 +324,12 @@ class Lab:
     SNAPSHOTS = 64  # pod set snapshots kept for continue tokens
 
     def __init__(self, pods=None, metrics=True, pve_offline=(), seed=20240611, hostile=False,
-                 log_interval=0.5):
+                 log_interval=0.5, hostile_all=False):
         self.t0 = time.time()
         self.seed = seed
         self.metrics = metrics
-        self.hostile = hostile
+        self.hostile = hostile or hostile_all
+        self.hostile_all = hostile_all  # --hostile: payloads in every text field (hostile() below)
         self.log_interval = log_interval
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -398,6 +428,13 @@ class Lab:
             # Terminal escapes in a name: CSI colour, an OSC title ended by BEL,
             # and the 8-bit CSI (U+009B).  The JSON carries them as \u escapes.
             next(x for x in g if x.vmid == 103).name = HOSTILE_NAME
+        if self.hostile_all:
+            # --hostile: a second hostile name, the notes (description) and the tags.
+            g111 = next(x for x in g if x.vmid == 111)
+            g111.name = hostile("ollama-cache", self, short=True)
+            g104 = next(x for x in g if x.vmid == 104)
+            g104.extra_config["description"] = hostile("notes:", self) + "\n"
+            g104.tags = hostile("backup", self, short=True)
         self.guests = sorted(g, key=lambda x: x.vmid)
         self.guest_by_id = {x.vmid: x for x in self.guests}
 
@@ -505,6 +542,8 @@ class Lab:
             n.uid = uid4(rng)
         if self.hostile:
             self.k8s_nodes[1].extra_labels["labsim.example/note"] = HOSTILE_NAME
+        if self.hostile_all:
+            self.k8s_nodes[0].extra_labels["labsim.example/note"] = hostile("note", self)
         self.k8s_nodes[0].rv = 4816893
         self.k8s_nodes[1].rv = 4816911
         self.k8s_node_by_name = {n.name: n for n in self.k8s_nodes}

@@ -4,7 +4,7 @@ OpenAI-compatible server) on loopback.
 
     python3 tests/labsim/labsim.py --dir DIR [--pods N] [--k8s-auth token|cert|exec]
                                    [--no-metrics] [--pve-offline NODE] [--fault SPEC]...
-                                   [--churn SECONDS] [--log-interval SECONDS] [--hostile-names]
+                                   [--churn SECONDS] [--log-interval SECONDS] [--hostile-names] [--hostile]
                                    [--llm-chunk-ms MS]
 
 Writes TLS material, a kubeconfig, a labdeck.ini and finally DIR/state.json,
@@ -146,6 +146,8 @@ def main(argv=None):
                     help="a running container logs a new line every SECONDS (default 0.5; 0: never)")
     ap.add_argument("--hostile-names", action="store_true",
                     help="terminal escape sequences in a guest name, a node label, a log line and an event")
+    ap.add_argument("--hostile", action="store_true",
+                    help="--hostile-names, and terminal escape payloads in every text field of every service")
     ap.add_argument("--llm-chunk-ms", type=float, default=2.0, metavar="MS",
                     help="pause between the writes of a model's streamed answer (default 2)")
     ops = operation_modules()
@@ -172,7 +174,7 @@ def main(argv=None):
         ap.error("--churn, --log-interval and --llm-chunk-ms must be >= 0")
 
     lab = Lab(pods=args.pods, metrics=not args.no_metrics, hostile=args.hostile_names,
-              log_interval=args.log_interval)
+              log_interval=args.log_interval, hostile_all=args.hostile)
     for n in args.pve_offline:
         if n not in lab.pve_node_by_name:
             ap.error("--pve-offline: unknown node %r (pve-a, pve-b)" % n)
@@ -273,6 +275,10 @@ def main(argv=None):
         "model = local",
         "api_key_file = " + P("openai-key"),
         "",
+        "[topology]",
+        "; Ollama is served on loopback here, so no guest's address points at it: name the guest",
+        "ollama = 102",
+        "",
     ] + [line for b in op_backends for line in b.ini(op_urls[b.name], P) + [""]]), 0o600)
 
     state = {
@@ -296,7 +302,8 @@ def main(argv=None):
         "config": P("labdeck.ini"),
         "pods": len(lab.podset.pods),
         "churn": args.churn,
-        "hostile_names": args.hostile_names,
+        "hostile_names": args.hostile_names or args.hostile,
+        "hostile": args.hostile,
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if args.k8s_auth == "exec":

@@ -15,6 +15,7 @@ import struct
 import time
 
 from core import Response
+from lab import HOSTILE
 
 # --------------------------------------------------------------------------
 # Tokens
@@ -89,6 +90,7 @@ KO_STOP = frozenset(("어떻게", "무엇", "뭐", "좀", "그", "이", "저", "
 WORD_RE = re.compile(r"\w+")
 HANGUL_RE = re.compile(r"[\uac00-\ud7a3]")
 DIRECTIVE_RE = re.compile(r"labsim:(tokens|chunk_ms)=(\d+)")
+HOSTILE_RE = re.compile(r"labsim:hostile\b")  # the answer and the thinking carry lab.HOSTILE
 
 
 def stem(word):
@@ -391,6 +393,9 @@ def respond(model, system, turns, *, condense_ok=True, num_ctx=None, max_tokens=
                 have += count_tokens(s)
                 n += 1
             text = cut_tokens("".join(parts), m_tokens)
+    hostile = HOSTILE_RE.search(last_user) is not None
+    if hostile:
+        text += "\n" + HOSTILE + "\nafter the payloads."
     if max_tokens is not None and max_tokens >= 0 and count_tokens(text) > max_tokens:
         text = cut_tokens(text, max_tokens)
         r.finish = "length"
@@ -400,6 +405,8 @@ def respond(model, system, turns, *, condense_ok=True, num_ctx=None, max_tokens=
         th = "The user asks about %s. I will answer briefly, in English and Korean (한국어로도)." % join_words(kws)
         if thinking_budget is not None and thinking_budget >= 0:
             th = cut_tokens(th, thinking_budget)
+        if hostile:
+            th += " " + HOSTILE
         r.thinking = th
         r.thinking_tokens = count_tokens(th)
     return r

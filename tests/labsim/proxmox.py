@@ -13,7 +13,7 @@ import threading
 import time
 
 from core import Response, dumps
-from lab import GiB, MiB, wave
+from lab import GiB, MiB, hostile, wave
 
 BASE = "/api2/json"
 JSON = "application/json;charset=UTF-8"
@@ -687,6 +687,8 @@ class Proxmox:
                 end = ["TASK ERROR: " + worker_error]
             else:
                 running, end, exitstatus = self.task_log_ok(g, action, kind), ["TASK OK"], "OK"
+            if self.lab.hostile_all:  # --hostile: a task log line with every payload
+                running = running + [hostile("worker says:", self.lab)]
             lab = self.lab
 
             def finish():

@@ -459,7 +459,8 @@ static void test_fetch_detail_not_found(void **state)
 	assert_int_equal(f->detail->err.code, ERR_NOT_FOUND);
 	assert_int_equal(f->detail->err.http_status, 404);
 	/* The Status message, verbatim. */
-	assert_string_equal(f->detail->err.msg, "kubernetes: 404 pods \"abc\" not found (get pod)");
+	assert_string_equal(f->detail->err.msg, "kubernetes: 404 pods \"abc\" not found: not there "
+	                                        "(gone, or a wrong url or name?) (get pod)");
 	assert_null(f->detail->row.name);
 }
 

@@ -633,6 +633,37 @@ static void check_error_case(const struct error_case *c)
 	free(body);
 }
 
+/* A 200 whose body held no event at all (an HTML page, a JSON document, nothing) is malformed,
+ * not an answer cut short, and says which url to check. */
+static void test_stream_nothing_readable(void **state)
+{
+	(void)state;
+	static const struct {
+		enum llm_provider p;
+		const char *want;
+	} cases[] = {
+	        {LLM_OLLAMA,
+	         "ollama: the answer is not a chat stream (no event in it could be read): "
+	         "is url in [ollama] the Ollama API?"},
+	        {LLM_GEMINI,
+	         "gemini: the answer is not a chat stream (no event in it could be read): "
+	         "is url in [gemini] the Gemini API?"},
+	        {LLM_OPENAI,
+	         "openai: the answer is not a chat stream (no event in it could be read): "
+	         "is url in [openai] the OpenAI-compatible API?"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct llm_stream st;
+		llm_stream_init(&st, cases[i].p, NULL, NULL);
+		assert_true(llm_stream_unit(&st, " \n", 2)); /* blank: not an event */
+		assert_false(llm_stream_end(&st));
+		assert_int_equal(st.err.code, ERR_MALFORMED);
+		assert_int_equal(err_exit_status(st.err.code), 3);
+		assert_string_equal(st.err.msg, cases[i].want);
+		llm_stream_finish(&st);
+	}
+}
+
 static void test_error_bodies(void **state)
 {
 	(void)state;
@@ -647,46 +678,61 @@ static void test_error_bodies(void **state)
 	        {LLM_GEMINI, 404, "gemini/error_404_unknown_model.json", -1, ERR_NOT_FOUND,
 	         "gemini: 404 models/gemini-5.0-flash is not found for API version v1, or is not "
 	         "supported for generateContent. Call ListModels to see the list of available "
-	         "models and their supported methods.",
+	         "models and their supported methods.: check model in [gemini]",
 	         -1},
 	        {LLM_GEMINI, 429, "gemini/error_429.json", -1, ERR_RATE_LIMIT,
 	         "gemini: 429 You exceeded your current quota, please check your plan and "
 	         "billing details. For more information on this error, head to: "
-	         "https://ai.google.dev/gemini-api/docs/rate-limits.; retry after 26 s",
+	         "https://ai.google.dev/gemini-api/docs/rate-limits.: rate limited; wait and "
+	         "try again; retry after 26 s",
 	         26},
 	        /* RetryInfo wins over the header. */
 	        {LLM_GEMINI, 429, "gemini/error_429_array.json", 60, ERR_RATE_LIMIT,
-	         "gemini: 429 Resource has been exhausted (e.g. check quota).; retry after 7 s", 7},
+	         "gemini: 429 Resource has been exhausted (e.g. check quota).: rate limited; wait "
+	         "and try again; retry after 7 s",
+	         7},
 	        {LLM_GEMINI, 429, "gemini/error_429_retry_in_message.json", -1, ERR_RATE_LIMIT,
 	         "gemini: 429 You exceeded your current quota, please check your plan and "
-	         "billing details. Please retry in 20.04s.; retry after 21 s",
+	         "billing details. Please retry in 20.04s.: rate limited; wait and try again; "
+	         "retry after 21 s",
 	         20.04},
 	        {LLM_GEMINI, 429, "gemini/error_429_per_day.json", -1, ERR_RATE_LIMIT,
 	         "gemini: 429 You exceeded your current quota, please check your plan and "
-	         "billing details.; the daily quota is used up",
+	         "billing details.: rate limited; wait and try again; the daily quota is used "
+	         "up",
 	         43},
 	        /* No delay in the body: the Retry-After header's. */
 	        {LLM_GEMINI, 429, "gemini/error_429_vertex_quota.json", 12, ERR_RATE_LIMIT,
 	         "gemini: 429 Quota exceeded for quota metric 'Generate Content API requests per "
 	         "minute' and limit 'GenerateContent request limit per minute for a region' of "
 	         "service 'generativelanguage.googleapis.com' for consumer "
-	         "'project_number:348715329010'.; retry after 12 s",
+	         "'project_number:348715329010'.: rate limited; wait and try again; retry after "
+	         "12 s",
 	         12},
 	        {LLM_GEMINI, 500, "gemini/error_500_internal.json", -1, ERR_SERVER,
 	         "gemini: 500 An internal error has occurred. Please retry or report in "
-	         "https://developers.generativeai.google/guide/troubleshooting",
+	         "https://developers.generativeai.google/guide/troubleshooting: the server "
+	         "failed; try again later",
 	         -1},
 	        {LLM_GEMINI, 503, "gemini/error_503_overloaded.json", -1, ERR_SERVER,
-	         "gemini: 503 The model is overloaded. Please try again later.", -1},
+	         "gemini: 503 The model is overloaded. Please try again later.: the server "
+	         "failed; try again later",
+	         -1},
 	        {LLM_OLLAMA, 404, "ollama/error_404_model_not_found.json", -1, ERR_NOT_FOUND,
-	         "ollama: 404 model 'qwen2.5:14b' not found", -1},
+	         "ollama: 404 model 'qwen2.5:14b' not found: check chat_model in [ollama] "
+	         "('ollama pull' it?)",
+	         -1},
 	        {LLM_OLLAMA, 404, "ollama/error_404_model_not_found_pull.json", -1, ERR_NOT_FOUND,
-	         "ollama: 404 model \"qwen2.5:14b\" not found, try pulling it first", -1},
+	         "ollama: 404 model \"qwen2.5:14b\" not found, try pulling it first: check "
+	         "chat_model in [ollama] ('ollama pull' it?)",
+	         -1},
 	        {LLM_OLLAMA, 500, "ollama/error.json", -1, ERR_SERVER,
-	         "ollama: 500 the model failed to generate a response", -1},
+	         "ollama: 500 the model failed to generate a response: the server failed; try "
+	         "again later",
+	         -1},
 	        {LLM_OPENAI, 404, "openai/error_openai_404.json", -1, ERR_NOT_FOUND,
 	         "openai: 404 The model `gpt-5-nano` does not exist or you do not have access to "
-	         "it.",
+	         "it.: check url and model in [openai]",
 	         -1},
 	        {LLM_OPENAI, 401, "openai/error_openai_401.json", -1, ERR_AUTH,
 	         "openai: 401 Incorrect API key provided: sk-test. You can find your API key at "
@@ -694,12 +740,18 @@ static void test_error_bodies(void **state)
 	         "[openai])",
 	         -1},
 	        {LLM_OPENAI, 404, "openai/error_vllm_404.json", -1, ERR_NOT_FOUND,
-	         "openai: 404 The model `qwen3-32b` does not exist.", -1},
+	         "openai: 404 The model `qwen3-32b` does not exist.: check url and model in "
+	         "[openai]",
+	         -1},
 	        {LLM_OPENAI, 503, "openai/error_llamacpp_503.json", 3, ERR_SERVER,
-	         "openai: 503 Loading model; retry after 3 s", 3},
+	         "openai: 503 Loading model: the server failed; try again later; retry after 3 s",
+	         3},
 	        /* Not JSON: a proxy's page, by its first line. */
 	        {LLM_OPENAI, 502, "<html><title>502 Bad Gateway</title>\n<body>nginx</body>", -1,
-	         ERR_SERVER, "openai: 502 <html><title>502 Bad Gateway</title>", -1},
+	         ERR_SERVER,
+	         "openai: 502 <html><title>502 Bad Gateway</title>: the server failed; try again "
+	         "later",
+	         -1},
 	        {LLM_OLLAMA, 400, "<", -1, ERR_REJECTED, "ollama: 400 <", -1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -709,7 +761,7 @@ static void test_error_bodies(void **state)
 	 * out of the 512 bytes. */
 	struct err e;
 	llm_parse_error(LLM_OPENAI, 500, "", 0, -1, &e, NULL);
-	assert_string_equal(e.msg, "openai: 500 error");
+	assert_string_equal(e.msg, "openai: 500 error: the server failed; try again later");
 	size_t len;
 	char *body = support_fixture("llm", "gemini/error_403_service_disabled.json", &len);
 	llm_parse_error(LLM_GEMINI, 403, body, len, -1, &e, NULL);
@@ -1286,7 +1338,8 @@ static void test_wire_ollama_errors(void **state)
 	assert_false(c->res->ok);
 	assert_int_equal(c->res->err.code, ERR_NOT_FOUND);
 	assert_int_equal(err_exit_status(c->res->err.code), 1);
-	assert_string_equal(c->res->err.msg, "ollama: 404 model 'qwen2.5:14b' not found");
+	assert_string_equal(c->res->err.msg, "ollama: 404 model 'qwen2.5:14b' not found: check "
+	                                     "chat_model in [ollama] ('ollama pull' it?)");
 	llm_result_free(c->res);
 	c->res = NULL;
 
@@ -1462,6 +1515,7 @@ int main(void)
 	        cmocka_unit_test(test_openai_streams),
 	        cmocka_unit_test(test_openai_failures),
 	        cmocka_unit_test(test_error_bodies),
+	        cmocka_unit_test(test_stream_nothing_readable),
 	        cmocka_unit_test(test_models),
 	        cmocka_unit_test(test_embeddings),
 	        cmocka_unit_test(test_request_bodies),

@@ -329,6 +329,28 @@ static void test_fit_middle_keeps_the_end(void **state)
 	free(s);
 }
 
+/* Found by fuzz_text: under LANG=C, text_fit_middle measured the kept tail with mbrtowc (each byte
+ * of a multibyte character a column) while text_width decodes UTF-8 itself, so a cut name with
+ * "é" or U+FFFD near its end came out 2 columns short and the table columns slid. */
+static void test_fit_middle_exact_in_the_c_locale(void **state)
+{
+	(void)state;
+	char *saved = strdup(setlocale(LC_ALL, NULL));
+	setlocale(LC_ALL, "C");
+	const char *names[] = {"evil\x1b]0;pwned\x07title\x1b[2J\x1b[31mred\x9bm",
+	                       "caf\xc3\xa9-backend-8bb7cf9b74-r\xc3\xa9sum\xc3\xa9",
+	                       "db-" FFFD FFFD "-\xe2\x80\xa6-tail-\xc3\xa9\xc3\xa9"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		for (int cols = 1; cols < 40; cols++) {
+			char *s = text_fit_middle(names[i], cols);
+			assert_int_equal(text_width(s), cols);
+			free(s);
+		}
+	}
+	setlocale(LC_ALL, saved);
+	free(saved);
+}
+
 int main(void)
 {
 	/* The program sets a UTF-8 locale at start; so do the tests (the test env has C.UTF-8). */
@@ -349,6 +371,7 @@ int main(void)
 	        cmocka_unit_test(test_fit_truncate),
 	        cmocka_unit_test(test_fit_always_exact),
 	        cmocka_unit_test(test_fit_middle_keeps_the_end),
+	        cmocka_unit_test(test_fit_middle_exact_in_the_c_locale),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
