@@ -7,8 +7,11 @@
 def open_topology(c, timeout=20.0):
     c.first_frame()
     c.keys("8")
-    return c.wait_for(lambda s: "[8 topology]" in s.line(0) and "pve-a" in s.text
-                      and "k8s-node-b" in s.text, "the topology view with data", timeout)
+    # The tree's own header and rows (the dashboard also names pve-a and k8s-node-b, and a
+    # capture can fall between the tab bar's redraw and the body's).
+    return c.wait_for(lambda s: "[8 topology]" in s.line(0) and "HOST / GUEST" in s.text
+                      and "▾ pve-a" in s.text and "k8s-node-b ●" in s.text,
+                      "the topology view with data", timeout)
 
 
 def row_with(s, text):
