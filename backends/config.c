@@ -54,8 +54,10 @@ enum value_type {
 struct key_spec {
 	const char *name;
 	enum value_type type;
-	size_t off;      /* into struct config, struct config_tls or struct config_ssh_host */
-	bool secret;     /* also K_env / K_file; the value never appears in a message */
+	size_t off;   /* into struct config, struct config_tls or struct config_ssh_host */
+	bool secret;  /* also K_env / K_file; the value never appears in a message */
+	bool has_src; /* src_off holds an enum config_source: which form set the key */
+	size_t src_off;
 	const char *def; /* the default, as it would be written in the file; NULL: none */
 	double min, max; /* V_INT, V_DOUBLE */
 	const char *unit;
@@ -121,7 +123,12 @@ static const struct key_spec gemini_keys[] = {
          .type = V_URL,
          .off = CO(gemini.url),
          .def = "https://generativelanguage.googleapis.com"},
-        {.name = "api_key", .type = V_STRING, .off = CO(gemini.api_key), .secret = true},
+        {.name = "api_key",
+         .type = V_STRING,
+         .off = CO(gemini.api_key),
+         .secret = true,
+         .has_src = true,
+         .src_off = CO(gemini.api_key_source)},
         {.name = "model", .type = V_STRING, .off = CO(gemini.model), .def = "gemini-2.5-pro"},
         {.name = "price_in",
          .type = V_DOUBLE,
@@ -142,7 +149,12 @@ static const struct key_spec gemini_keys[] = {
 static const struct key_spec openai_keys[] = {
         {.name = "url", .type = V_URL, .off = CO(openai.url)},
         {.name = "model", .type = V_STRING, .off = CO(openai.model)},
-        {.name = "api_key", .type = V_STRING, .off = CO(openai.api_key), .secret = true},
+        {.name = "api_key",
+         .type = V_STRING,
+         .off = CO(openai.api_key),
+         .secret = true,
+         .has_src = true,
+         .src_off = CO(openai.api_key_source)},
 };
 
 static const struct key_spec rag_keys[] = {
@@ -183,7 +195,12 @@ static const struct key_spec airflow_keys[] = {
 };
 
 static const struct key_spec discord_keys[] = {
-        {.name = "webhook_url", .type = V_URL, .off = CO(discord.webhook_url), .secret = true},
+        {.name = "webhook_url",
+         .type = V_URL,
+         .off = CO(discord.webhook_url),
+         .secret = true,
+         .has_src = true,
+         .src_off = CO(discord.webhook_url_source)},
 };
 
 /* Relative to struct config_tls; accepted in every section with a tls_off. */
@@ -1465,12 +1482,22 @@ static void table_key(struct parse *p, const struct key_ref *r, const char *valu
 		err_secret_add(owned); /* never in a message from here on */
 		v = owned ? owned : "";
 	}
+	enum config_source *src =
+	        k->has_src ? (enum config_source *)((char *)r->base + k->src_off) : NULL;
 	if (!*v) {
 		reset_key(k, r->base);
+		if (src) {
+			*src = CONFIG_SOURCE_NONE;
+		}
 		free(owned);
 		return;
 	}
 	char why[300];
+	if (src) {
+		*src = r->form == FORM_ENV    ? CONFIG_SOURCE_ENV
+		       : r->form == FORM_FILE ? CONFIG_SOURCE_FILE
+		                              : CONFIG_SOURCE_PLAIN;
+	}
 	if (!set_value(k, r->base, v, why, sizeof(why))) {
 		if (r->form != FORM_PLAIN) {
 			fail(p, p->rd.line, "%s (read via %s%s) %s", k->name, k->name,
@@ -1897,4 +1924,9 @@ void config_finish(struct config *cfg)
 	free(cfg->warnings);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+const char *config_source_suffix(enum config_source src)
+{
+	return src == CONFIG_SOURCE_ENV ? "_env" : src == CONFIG_SOURCE_FILE ? "_file" : "";
 }

@@ -8,6 +8,14 @@
 
 #include "err.h"
 
+/* Where a secret's value was read from, for messages that say which key to fix. */
+enum config_source {
+	CONFIG_SOURCE_NONE,  /* not set */
+	CONFIG_SOURCE_PLAIN, /* the key itself: api_key = ... */
+	CONFIG_SOURCE_ENV,   /* K_env: the environment variable it names */
+	CONFIG_SOURCE_FILE,  /* K_file: the first line of the file it names */
+};
+
 /* TLS settings shared by every HTTPS backend. */
 struct config_tls {
 	char *ca_file;     /* expanded path or NULL */
@@ -50,13 +58,15 @@ struct config_gemini {
 	bool configured;
 	char *url; /* default https://generativelanguage.googleapis.com */
 	char *api_key;
-	char *model; /* default gemini-2.5-pro */
+	enum config_source api_key_source; /* which of api_key, _env, _file set it */
+	char *model;                       /* default gemini-2.5-pro */
 	double price_in, price_out;
 };
 
 struct config_openai {
 	bool configured;
 	char *url, *model, *api_key;
+	enum config_source api_key_source; /* which of api_key, _env, _file set it */
 };
 
 struct config_rag {
@@ -111,6 +121,7 @@ struct config_ssh_host {
 struct config_discord {
 	bool configured;
 	char *webhook_url;
+	enum config_source webhook_url_source; /* which of webhook_url, _env, _file set it */
 };
 
 struct config_topology_entry {
@@ -168,6 +179,11 @@ bool config_load(struct config *cfg, const char *path, struct err *err);
 /* config_load_string parses text as if read from a file named name (for tests and fuzzers);
  * permission checks are skipped. */
 bool config_load_string(struct config *cfg, const char *name, const char *text, struct err *err);
+
+/* config_source_suffix is what follows a secret key's name in the file for src: "" for the key
+ * itself (and for CONFIG_SOURCE_NONE), "_env" or "_file"; so "api_key" read from a file was
+ * written "api_key_file". */
+const char *config_source_suffix(enum config_source src);
 
 /* config_finish frees everything cfg holds and zeroes it; safe on a zeroed, partly filled or
  * already finished struct, and on NULL. */

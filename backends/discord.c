@@ -3,6 +3,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ struct discord {
 	struct event *timer; /* the end of a 429 wait */
 	int64_t wait_until_ms;
 	bool stopped;
+	bool keep_trying; /* a console: a stop lasts until the next post, a 429 wait is told */
+	bool wait_told;   /* the 429 wait was told (keep_trying); until a request succeeds */
 	unsigned requests;
 };
 
@@ -154,9 +157,11 @@ static void stop(struct discord *d, long status, const char *why)
 		return;
 	}
 	d->stopped = true;
-	char *msg = xasprintf("discord: the webhook was deleted or is wrong (%ld%s%s); "
-	                      "not posting to Discord for the rest of this run",
-	                      status, why[0] ? " " : "", why);
+	char *msg = xasprintf("discord: the webhook was deleted or is wrong (%ld%s%s): check the "
+	                      "webhook URL in [discord]; %s",
+	                      status, why[0] ? " " : "", why,
+	                      d->keep_trying ? "the next action tries again"
+	                                     : "not posting to Discord for the rest of this run");
 	warn(d, msg);
 	free(msg);
 	for (struct discord_message *m = d->messages; m; m = m->next) {
@@ -284,12 +289,16 @@ static void on_done(void *ud, struct http_response *resp, const struct err *e)
 			struct err pe;
 			if (!discord_parse_message(resp->body, resp->len, &m->id, &pe)) {
 				m->dead = true;
-				char *msg = xasprintf("discord: posting the message: %s", pe.msg);
+				char *msg =
+				        xasprintf("%s: is the webhook URL in [discord] a Discord "
+				                  "webhook?",
+				                  pe.msg);
 				warn(d, msg);
 				free(msg);
 				return;
 			}
 		}
+		d->wait_told = false;
 		free(m->sent);
 		m->sent = m->inflight;
 		m->inflight = NULL;
@@ -310,6 +319,15 @@ static void on_done(void *ud, struct http_response *resp, const struct err *e)
 			m->inflight = NULL;
 		}
 		arm_timer(d);
+		if (d->keep_trying && !d->wait_told) {
+			d->wait_told = true;
+			char *msg =
+			        xasprintf("discord: 429 rate limited: Discord asks to wait %.0f s; "
+			                  "the message goes out then",
+			                  ceil(s));
+			warn(d, msg);
+			free(msg);
+		}
 		return;
 	}
 	long code = 0;
@@ -338,8 +356,16 @@ static void on_done(void *ud, struct http_response *resp, const struct err *e)
 	pump(m);
 }
 
+void discord_set_keep_trying(struct discord *d, bool on)
+{
+	d->keep_trying = on;
+}
+
 struct discord_message *discord_post(struct discord *d, const char *content)
 {
+	if (d->stopped && d->keep_trying) {
+		d->stopped = false; /* the webhook may have been fixed meanwhile */
+	}
 	struct discord_message *m = xcalloc(1, sizeof(*m));
 	m->d = d;
 	m->pending = xstrdup(content);

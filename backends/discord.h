@@ -35,6 +35,13 @@ struct discord *discord_new(struct event_base *base, struct http *http, const ch
  * NULL-safe. */
 void discord_free(struct discord *d);
 
+/* discord_set_keep_trying makes d fit a console that runs for hours (off by default, for a
+ * command that posts once): after a 401, 403 or 404 posting stops only until the next
+ * discord_post, which tries again (the webhook may have been fixed; a new failure warns again),
+ * and a 429 wait is told once ("discord: 429 rate limited: Discord asks to wait N s ...") until
+ * a request succeeds. */
+void discord_set_keep_trying(struct discord *d, bool on);
+
 /* discord_post starts a new message with content (Discord Markdown, at most 2000 characters:
  * longer content is cut with "…") and returns its handle, valid until discord_free. Network
  * text in content must have gone through discord_escape. */
@@ -47,7 +54,8 @@ void discord_edit(struct discord_message *m, const char *content);
 const char *discord_message_id(const struct discord_message *m);
 /* discord_idle: nothing in flight or waiting to be sent (or posting has stopped). */
 bool discord_idle(const struct discord *d);
-/* discord_stopped: posting stopped for the rest of the run (401/403/404). */
+/* discord_stopped: posting stopped (401/403/404): for the rest of the run, or with
+ * discord_set_keep_trying until the next discord_post. */
 bool discord_stopped(const struct discord *d);
 /* discord_requests counts the requests started (for tests and the status line). */
 unsigned discord_requests(const struct discord *d);

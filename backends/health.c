@@ -1,6 +1,7 @@
 /* health.c: see health.h. */
 #include "health.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ void health_ok(struct health *h, double now)
 	h->state = HEALTH_OK;
 	h->last_ok = now;
 	h->failures = 0;
+	h->retry_at = 0;
 }
 
 void health_fail(struct health *h, const struct err *err)
@@ -111,7 +113,13 @@ void health_describe(const struct health *h, double now, double refresh_s, char 
 	if (h->last_ok > 0) {
 		snprintf(suffix + n, sizeof(suffix) - n, " — data %s old", age);
 	}
-	static const char head[] = "failing: ";
+	/* The next try goes first: a status line cut short keeps it, and loses the reason's end. */
+	char head[64] = "failing: ";
+	if (h->retry_at > now) {
+		char in[32];
+		format_duration((int64_t)ceil(h->retry_at - now), in, sizeof(in));
+		snprintf(head, sizeof(head), "failing, retry in %s: ", in);
+	}
 	size_t fixed = strlen(head) + strlen(suffix);
 	if (fixed >= size) {
 		snprintf(out, size, "failing");

@@ -18,11 +18,13 @@ struct health {
 	double last_ok;      /* wall time of the last good answer, 0 never */
 	struct err last_err; /* the last failure (kept after recovery, for details) */
 	int failures;        /* consecutive failures; 0 after a good answer */
+	double retry_at;     /* wall time of the next try after a failure, 0 unknown; its owner
+	                      * sets it when it schedules the try */
 };
 
-/* health_init: CONNECTING, never ok, no failure. */
+/* health_init: CONNECTING, never ok, no failure, no retry time. */
 void health_init(struct health *h);
-/* health_ok records a good answer at wall time now. */
+/* health_ok records a good answer at wall time now (and forgets the retry time). */
 void health_ok(struct health *h, double now);
 /* health_fail records a failed try: FAILING, failures + 1, err kept as last_err. */
 void health_fail(struct health *h, const struct err *err);
@@ -30,9 +32,11 @@ void health_fail(struct health *h, const struct err *err);
 /* health_describe writes a short text for a status line: "ok", "connecting…", "not configured",
  * "stale 2m" (ok, but the last good answer is older than 3 × refresh_s; refresh_s <= 0: never
  * stale), "failing: 401 Unauthorized (3 tries)" and, when older data is still shown,
- * "failing: ... — data 2m old". The backend's name that starts error messages ("kubernetes: ")
- * is left out (the status line names the backend), and the reason is shortened with "…" so that
- * the tries and the data age always fit in size bytes. */
+ * "failing: ... — data 2m old"; while h->retry_at is ahead of now, "failing, retry in 45s: ..."
+ * (rounded up to the second; first, so a status line cut short keeps it). The backend's name that
+ * starts error messages ("kubernetes: ") is left out (the status line names the backend), and the
+ * reason is shortened with "…" so that the tries, the retry time and the data age always fit in
+ * size bytes. */
 void health_describe(const struct health *h, double now, double refresh_s, char *out, size_t size);
 
 /* health_backoff_ms: how long to wait before the next try after h->failures failures in a row:

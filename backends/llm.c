@@ -531,6 +531,44 @@ static bool on_chat_chunk(void *ud, const char *data, size_t len)
 	return go && !call->detached && !call->st.failed;
 }
 
+/* key_hint_fix makes the hint of a refused key (llm_parse_error: "(api_key_env in [P])") name
+ * the key the config actually read it from: api_key, api_key_env or api_key_file, or say that
+ * no key is set. */
+static void key_hint_fix(const struct config *cfg, enum llm_provider p, struct err *e)
+{
+	if (p != LLM_GEMINI && p != LLM_OPENAI) {
+		return;
+	}
+	enum config_source src =
+	        p == LLM_GEMINI ? cfg->gemini.api_key_source : cfg->openai.api_key_source;
+	if (src == CONFIG_SOURCE_ENV) {
+		return;
+	}
+	const char *name = llm_provider_name(p);
+	char *from = xasprintf("(api_key_env in [%s])", name);
+	char *hit = strstr(e->msg, from);
+	if (hit) {
+		char *to =
+		        src == CONFIG_SOURCE_NONE
+		                ? xasprintf("(no key is set: add api_key_env = VARIABLE or "
+		                            "api_key_file = PATH to [%s])",
+		                            name)
+		                : xasprintf("(api_key%s in [%s])", config_source_suffix(src), name);
+		char *tail = xstrdup(hit + strlen(from));
+		int head = (int)(hit - e->msg);
+		int room = (int)sizeof(e->msg) - 1 - (int)strlen(to) - (int)strlen(tail);
+		if (head > room) {
+			head = room > 0 ? room : 0; /* the API's message is cut, never the hint */
+		}
+		char buf[sizeof(e->msg)];
+		snprintf(buf, sizeof(buf), "%.*s%s%s", head, e->msg, to, tail);
+		memcpy(e->msg, buf, sizeof(buf));
+		free(tail);
+		free(to);
+	}
+	free(from);
+}
+
 static void on_chat_done(void *ud, struct http_response *resp, const struct err *err)
 {
 	struct llm_call *call = ud;
@@ -578,6 +616,9 @@ static void on_chat_done(void *ud, struct http_response *resp, const struct err 
 	} else {
 		call->st.failed = true;
 		call->st.err = *err;
+	}
+	if (call->st.failed) {
+		key_hint_fix(call->l->cfg, call->provider, &call->st.err);
 	}
 	struct llm_result *res = llm_stream_result(&call->st, call->model);
 	struct llm_callbacks cb = call->cb;
@@ -694,6 +735,7 @@ static void fail_from_http(struct llm_call *call, struct http_response *resp, co
 	if (http_failed_with_status(resp)) {
 		llm_parse_error(call->provider, resp->status, resp->body, resp->len,
 		                resp->retry_after, e, NULL);
+		key_hint_fix(call->l->cfg, call->provider, e);
 	} else {
 		*e = *err;
 	}

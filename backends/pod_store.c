@@ -13,8 +13,10 @@
 #include "util.h"
 
 #define WATCH_TIMEOUT_S 300
-/* Bookmarks arrive about once a minute: a watch silent for longer is stalled. */
+/* Bookmarks arrive about once a minute: a watch silent for longer is stalled. $LABDECK_WATCH_IDLE
+ * (seconds) replaces it, for tests and for proxies that hold a stream's bytes back. */
 #define WATCH_IDLE_MS 90000L
+#define WATCH_IDLE_ENV "LABDECK_WATCH_IDLE"
 /* A watch still open after this long (past the connect timeout) is taken as connected. */
 #define WATCH_SETTLE_MS 6000L
 /* A watch that ends normally sooner than this, having said nothing, is not resumed at once. */
@@ -49,6 +51,9 @@ struct pod_store {
 	int64_t watch_started_ms;
 	size_t watch_lines; /* lines read on the current watch */
 	bool watch_live;    /* the current watch proved to be connected */
+	bool stalled;       /* the last watch stalled: the next proves itself by a line */
+	long idle_ms;       /* a watch silent this long has stalled */
+	double last_heard;  /* wall time of the last list or watch line */
 	int quick_ends;     /* watches in a row that ended at once, empty */
 	enum watch_stop stop;
 	struct err stop_err;
@@ -269,6 +274,8 @@ static void on_list(void *ud, struct k8s_pods *r)
 		s->rv = r->resource_version;
 		r->resource_version = NULL;
 		s->need_list = false;
+		s->stalled = false;
+		s->last_heard = now_wall();
 		mark_ok(s);
 		data_changed(s);
 		start_watch(s);
@@ -333,6 +340,7 @@ static bool on_watch_line(void *ud, const char *line, size_t len)
 		return true;
 	}
 	s->watch_lines++;
+	s->last_heard = now_wall();
 	struct k8s_watch_event ev;
 	struct err e;
 	if (!k8s_parse_watch_event(line, len, &ev, &e)) {
@@ -362,6 +370,7 @@ static bool on_watch_line(void *ud, const char *line, size_t len)
 	} else {
 		apply_event(s, &ev);
 		s->watch_live = true;
+		s->stalled = false;
 		mark_ok(s);
 	}
 	k8s_watch_event_finish(&ev);
@@ -383,6 +392,25 @@ static bool on_watch_chunk(void *ud, const char *data, size_t len)
 	return ndjson_feed(&s->split, data, len) && s->stop == STOP_NONE;
 }
 
+/* watch_stalled: the watch said nothing, not even a bookmark, for idle_ms, though its connection
+ * stayed open. The rows are kept but may be out of date: the health says so (with the age of the
+ * last thing heard), and the watch is resumed on the backoff. A stalling server can keep the next
+ * connection open as well, so that one counts only once a line arrives. */
+static void watch_stalled(struct pod_store *s)
+{
+	struct err e;
+	err_set(&e, ERR_TIMEOUT, 0,
+	        "kubernetes: the pod watch stalled: nothing from the API server for %ld s, not "
+	        "even a bookmark; the pods shown may be out of date; reconnecting (r lists again)",
+	        s->idle_ms / 1000 > 0 ? s->idle_ms / 1000 : 1);
+	s->stalled = true;
+	if (s->last_heard > 0 && s->health.last_ok > s->last_heard) {
+		s->health.last_ok = s->last_heard; /* the rows are as old as the last line heard */
+	}
+	mark_failed(s, &e);
+	schedule_retry(s, health_backoff_ms(&s->health));
+}
+
 static void on_watch_done(void *ud, struct http_response *resp, const struct err *err)
 {
 	struct pod_store *s = ud;
@@ -392,7 +420,6 @@ static void on_watch_done(void *ud, struct http_response *resp, const struct err
 		ndjson_finish(&s->split); /* a last event without its newline */
 	}
 	ndjson_reset(&s->split);
-	bool was_live = s->watch_live;
 	s->watch_live = false;
 	enum watch_stop stop = s->stop;
 	s->stop = STOP_NONE;
@@ -403,8 +430,9 @@ static void on_watch_done(void *ud, struct http_response *resp, const struct err
 		s->need_list = stop == STOP_RESYNC;
 		mark_failed(s, &s->stop_err);
 		schedule_retry(s, health_backoff_ms(&s->health));
-	} else if (err && err->code == ERR_TIMEOUT && was_live) {
-		start_watch(s); /* a quiet watch went stale: reconnect, failing if that fails */
+	} else if (err && err->code == ERR_TIMEOUT &&
+	           now_mono_ms() - s->watch_started_ms >= s->idle_ms - 100) {
+		watch_stalled(s);
 	} else if (err) {
 		mark_failed(s, err);
 		schedule_retry(s, health_backoff_ms(&s->health));
@@ -427,7 +455,7 @@ static void on_settle(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct pod_store *s = arg;
-	if (s->watch_op) {
+	if (s->watch_op && !s->stalled) {
 		s->watch_live = true;
 		mark_ok(s);
 	}
@@ -464,7 +492,7 @@ static void start_watch(struct pod_store *s)
 	        .what = "watch pods",
 	        .max_retries = 0,
 	        .timeout_ms = -1,
-	        .idle_timeout_ms = WATCH_IDLE_MS,
+	        .idle_timeout_ms = s->idle_ms,
 	        .max_body = MAX_ERROR_BODY,
 	        .on_chunk = on_watch_chunk,
 	        .on_done = on_watch_done,
@@ -478,6 +506,21 @@ static void start_watch(struct pod_store *s)
 
 /* --- the public face --- */
 
+/* watch_idle_ms: $LABDECK_WATCH_IDLE seconds (0.5 to 3600) when set and valid, else
+ * WATCH_IDLE_MS. */
+static long watch_idle_ms(void)
+{
+	const char *v = getenv(WATCH_IDLE_ENV);
+	if (v && *v) {
+		char *end;
+		double sec = strtod(v, &end);
+		if (!*end && sec >= 0.5 && sec <= 3600) {
+			return (long)(sec * 1000);
+		}
+	}
+	return WATCH_IDLE_MS;
+}
+
 struct pod_store *pod_store_create(struct event_base *base, struct k8s *k, const char *ns,
                                    pod_store_changed_fn changed, void *ud)
 {
@@ -488,6 +531,7 @@ struct pod_store *pod_store_create(struct event_base *base, struct k8s *k, const
 	s->changed = changed;
 	s->ud = ud;
 	health_init(&s->health);
+	s->idle_ms = watch_idle_ms();
 	err_clear(&s->stop_err);
 	ndjson_init(&s->split, NDJSON_MAX_LINE, on_watch_line, on_watch_too_long, s);
 	s->retry = evtimer_new(base, on_retry, s);
@@ -562,6 +606,8 @@ void pod_store_set_namespace(struct pod_store *s, const char *ns)
 	}
 	health_init(&s->health);
 	s->quick_ends = 0;
+	s->stalled = false;
+	s->last_heard = 0;
 	notify(s);
 	start_list(s);
 }

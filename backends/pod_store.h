@@ -8,6 +8,10 @@
  * - A network error, a 5xx or any other failure keeps the data (it becomes stale), sets the health
  *   to failing and retries after health_backoff_ms (1 s doubling to 30 s), resuming the watch.
  * - A malformed or over-long watch line means an update may be lost: it fails and LISTs again.
+ * - A watch that stays open but says nothing, not even a bookmark, for 90 s ($LABDECK_WATCH_IDLE
+ *   seconds when set) has stalled: the health fails ("the pod watch stalled"), with the data as
+ *   old as the last line heard, and the watch is resumed on the backoff; a resumed watch counts
+ *   as connected only once a line arrives (a stalling server keeps connections open).
  * It never gives up, never blocks, and never calls back from inside a network callback. */
 #ifndef LABDECK_POD_STORE_H
 #define LABDECK_POD_STORE_H

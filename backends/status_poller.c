@@ -19,6 +19,12 @@
 #define DEFAULT_REFRESH_S 5
 #define HIDDEN_FACTOR 4 /* polls are this much rarer while nothing shows the data */
 #define SEED_TRIES 3    /* rrddata fetches per node before its history goes unseeded */
+/* The longest wait a Retry-After gets honoured for: a server asking for more (or a broken header)
+ * is asked again after this. */
+#define RETRY_AFTER_CAP_MS (5L * 60 * 1000)
+/* What http_append_retry_after (http.h) adds to the message of a 429 or 503 that had Retry-After.
+ */
+#define RETRY_AFTER_TEXT "the server asks to retry after "
 
 enum { SRC_PVE, SRC_K8S, SRC_COUNT };
 
@@ -283,6 +289,9 @@ static void arm(struct poll_src *s, int64_t delay_ms)
 	evtimer_add(s->timer, &tv);
 	s->armed = true;
 	s->due_ms = now_mono_ms() + delay_ms;
+	/* While failing, the status line says when the next try is. */
+	s->health.retry_at =
+	        s->health.state == HEALTH_FAILING ? now_wall() + (double)delay_ms / 1000.0 : 0;
 }
 
 static void disarm(struct poll_src *s)
@@ -338,7 +347,29 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	start_poll(s);
 }
 
-/* After a failed poll: the health takes the error, the old data stays, the retry backs off. */
+/* retry_after_ms: the wait a 429 or 503 asked for with Retry-After (read from the text that
+ * http_append_retry_after put in its message), capped at RETRY_AFTER_CAP_MS; -1 when it did not
+ * ask. */
+static int64_t retry_after_ms(const struct err *e)
+{
+	if (e->http_status != 429 && e->http_status != 503) {
+		return -1;
+	}
+	const char *p = strstr(e->msg, RETRY_AFTER_TEXT);
+	if (!p) {
+		return -1;
+	}
+	char *end;
+	double sec = strtod(p + strlen(RETRY_AFTER_TEXT), &end);
+	if (end == p + strlen(RETRY_AFTER_TEXT) || !(sec >= 0)) {
+		return -1;
+	}
+	return sec * 1000 >= (double)RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS
+	                                                : (int64_t)(sec * 1000);
+}
+
+/* After a failed poll: the health takes the error, the old data stays, the retry backs off, and
+ * never comes sooner than a Retry-After of the answer asked (up to RETRY_AFTER_CAP_MS). */
 static void poll_failed(struct poll_src *s, const struct err_list *errors)
 {
 	struct err e;
@@ -349,7 +380,14 @@ static void poll_failed(struct poll_src *s, const struct err_list *errors)
 		        s->source == NODE_PROXMOX ? "proxmox" : "kubernetes");
 	}
 	health_fail(&s->health, &e);
-	arm(s, (int64_t)health_backoff_ms(&s->health));
+	int64_t delay = health_backoff_ms(&s->health);
+	for (size_t i = 0; i < errors->len; i++) {
+		int64_t asked = retry_after_ms(&errors->items[i]);
+		if (asked > delay) {
+			delay = asked;
+		}
+	}
+	arm(s, delay);
 }
 
 static void poll_succeeded(struct poll_src *s, struct err_list *errors)

@@ -1,9 +1,11 @@
 /* status_poller.h: the periodic refresh of the dashboard's data (Proxmox nodes and guests,
  * Kubernetes nodes). Each backend is polled on its own: every refresh_s seconds while the data is
  * on screen, every 4 x refresh_s otherwise, never with more than one poll in flight, and after a
- * failure on the health's backoff (1 s doubling, capped at 30 s) while the last good data stays
- * available, shown as stale. Per node it keeps a history of CPU and memory fractions for
- * sparklines, seeded from Proxmox's rrddata. Everything runs on the event loop; nothing blocks.
+ * failure on the health's backoff (1 s doubling, capped at 30 s), or after the Retry-After of a 429
+ * or 503 when that is later (capped at 5 minutes), while the last good data stays available,
+ * shown as stale; the health's retry_at says when the next try is. Per node it keeps a history of
+ * CPU and memory fractions for sparklines, seeded from Proxmox's rrddata. Everything runs on the
+ * event loop; nothing blocks.
  *
  * Pointers returned by the accessors stay valid until control returns to the loop (the next poll
  * result may replace them); watch status_poller_generation to know when to read again. */

@@ -527,9 +527,17 @@ static enum llm_role role_of(const char *s)
 	                                : LLM_ROLE_USER;
 }
 
-/* load_session reads the session called name; NULL (the failure told, its exit status kept) when
- * the store is away: the chat then goes on without the history. */
-static struct session *load_session(struct cli *c, struct session_store *store, const char *name)
+/* redis_is_away: err says the Redis server could not be reached (not a broken session). */
+static bool redis_is_away(const struct err *err)
+{
+	return err->code == ERR_NETWORK || err->code == ERR_TIMEOUT || err->code == ERR_UNREACHABLE;
+}
+
+/* load_session reads the session called name; NULL (its exit status kept) when the store is
+ * away: the chat then goes on without the history. A Redis that cannot be reached is left in
+ * *away for the line after the answer (say_redis_away); any other failure is told at once. */
+static struct session *load_session(struct cli *c, struct session_store *store, const char *name,
+                                    bool redis, struct err *away)
 {
 	struct wait_one w = {0};
 	session_load(store, name, on_session_loaded, &w);
@@ -538,11 +546,35 @@ static struct session *load_session(struct cli *c, struct session_store *store, 
 		return w.loaded;
 	}
 	c->exit_status = err_worse_exit(c->exit_status, err_exit_status(w.err.code));
+	session_destroy(w.loaded);
+	if (redis && redis_is_away(&w.err)) {
+		*away = w.err;
+		return NULL;
+	}
 	char *why = text_sanitize(w.err.msg, false);
 	fprintf(stderr, "labdeck: %s; answering without the session's history\n", why);
 	free(why);
-	session_destroy(w.loaded);
 	return NULL;
+}
+
+/* say_redis_away tells, after the answer, that the session's Redis was away: what happened,
+ * what to do, and that nothing was saved. */
+static void say_redis_away(const struct err *away, bool answered)
+{
+	fflush(stdout); /* "the answer above": it is out before this line */
+	char *why = text_sanitize(away->msg, false);
+	if (answered) {
+		fprintf(stderr,
+		        "labdeck: %s; answered without the session's history: start redis-server "
+		        "or fix [redis] url; the answer above was not saved\n",
+		        why);
+	} else {
+		fprintf(stderr,
+		        "labdeck: %s; the session's history could not be read: start redis-server "
+		        "or fix [redis] url\n",
+		        why);
+	}
+	free(why);
 }
 
 /* ---- the command -------------------------------------------------------------------------- */
@@ -563,7 +595,9 @@ int cli_chat(struct cli *c, int argc, char **argv)
 		}
 	}
 	struct session_store *store = a.session ? session_store_create(c->base, redis, NULL) : NULL;
-	struct session *sess = store ? load_session(c, store, a.session) : NULL;
+	struct err away = {0};
+	struct session *sess =
+	        store ? load_session(c, store, a.session, redis != NULL, &away) : NULL;
 	struct llm_cache *cache = NULL;
 	if (redis && !a.no_cache && c->cfg.redis.cache_ttl > 0) {
 		cache = llm_cache_create(c->base, redis, c->cfg.redis.cache_ttl);
@@ -618,6 +652,9 @@ int cli_chat(struct cli *c, int argc, char **argv)
 	if (c->json && stopped_by != SIGPIPE) {
 		/* one object even when the turn failed: its "error" says why, stderr too */
 		print_json(t);
+	}
+	if (away.code != ERR_NONE && !stopped_by) {
+		say_redis_away(&away, res->ok);
 	}
 	if (stopped_by) {
 		status = 128 + stopped_by; /* as if the signal had ended us: 130 for Ctrl-C */

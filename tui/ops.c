@@ -22,12 +22,23 @@ struct ops {
 	struct discord *discord;
 	struct mirror *mirrors;
 	size_t n_mirrors, cap_mirrors;
+	char *last_end;     /* the last end announced, for a Discord warning coming after it */
+	char *discord_note; /* a Discord warning that came while an action ran, or NULL */
 };
 
+/* A Discord warning goes on the bottom line once. The end of an action is said there too, so
+ * neither hides the other: a warning while an action runs is said at once and again with its
+ * end; one after the end is said with that end. */
 static void on_discord_warning(void *ud, const char *msg)
 {
 	struct ops *o = ud;
+	if (action_log_running(o->log) == 0 && o->last_end) {
+		app_message(o->app, true, "%s · %s", o->last_end, msg);
+		return;
+	}
 	app_message(o->app, true, "%s", msg);
+	free(o->discord_note);
+	o->discord_note = xstrdup(msg);
 }
 
 /* The Discord text of an entry: "**stop guest** 101 \(web\) on pve-a: OK — UPID:...". */
@@ -52,8 +63,8 @@ static char *discord_text(const struct action_entry *e)
 
 static void mirror(struct ops *o, const struct action_entry *e)
 {
-	if (!o->discord || discord_stopped(o->discord)) {
-		return;
+	if (!o->discord) {
+		return; /* a stopped mirror: the next post tries again, edits are dropped */
 	}
 	char *text = discord_text(e);
 	for (size_t i = 0; i < o->n_mirrors; i++) {
@@ -76,10 +87,18 @@ static void on_change(void *ud, const struct action_entry *e, bool ended)
 	struct ops *o = ud;
 	mirror(o, e);
 	if (ended) {
-		app_message(o->app, e->phase != ACTION_DONE, "%s %s: %s%s%s", e->what, e->target,
-		            e->state ? e->state : action_phase_name(e->phase),
-		            e->detail && e->phase != ACTION_DONE ? " — " : "",
-		            e->detail && e->phase != ACTION_DONE ? e->detail : "");
+		free(o->last_end);
+		o->last_end = xasprintf("%s %s: %s%s%s", e->what, e->target,
+		                        e->state ? e->state : action_phase_name(e->phase),
+		                        e->detail && e->phase != ACTION_DONE ? " — " : "",
+		                        e->detail && e->phase != ACTION_DONE ? e->detail : "");
+		if (o->discord_note && action_log_running(o->log) == 0) {
+			app_message(o->app, true, "%s · %s", o->last_end, o->discord_note);
+			free(o->discord_note);
+			o->discord_note = NULL;
+		} else {
+			app_message(o->app, e->phase != ACTION_DONE, "%s", o->last_end);
+		}
 	}
 	app_dirty(o->app);
 }
@@ -94,6 +113,7 @@ struct ops *ops_create(struct app *a)
 	if (cfg->discord.configured && cfg->discord.webhook_url) {
 		o->discord = discord_new(app_base(a), app_http(a), cfg->discord.webhook_url,
 		                         on_discord_warning, o);
+		discord_set_keep_trying(o->discord, true); /* a console runs for hours */
 	}
 	return o;
 }
@@ -105,6 +125,8 @@ void ops_destroy(struct ops *o)
 	}
 	discord_free(o->discord);
 	free(o->mirrors);
+	free(o->last_end);
+	free(o->discord_note);
 	action_log_free(o->log);
 	free(o);
 }

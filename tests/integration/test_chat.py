@@ -351,7 +351,8 @@ def chat_auth_errors(lab):
     bad = lab.write_config(text)
     r = chat(lab, "--provider", "gemini", QUESTION, config=bad)
     check(r.code == 4, "a wrong key: exit 4", r)
-    check("API key not valid" in r.err and "api_key_env" in r.err, "says what to fix", r)
+    check("API key not valid" in r.err and "api_key in [gemini]" in r.err,
+          "says what to fix: the key this config used", r)
     check("AIzaWRONG" not in r.err, "the key is not echoed", r)
     fault(lab, "openai", "status", code=401)
     try:

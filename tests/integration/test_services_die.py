@@ -50,8 +50,9 @@ def services_die_redis_under_chat_session(lab):
         check("labsim-qwen2.5:14b answers" in r.out, "the answer is still printed", r)
         lines = stderr_lines(r)
         check(len(lines) == 1 and lines[0] == "labdeck: redis: connection refused at %s; "
-              "answering without the session's history" % where,
-              "one line naming Redis, its address and what happens", r)
+              "answered without the session's history: start redis-server or fix [redis] url; "
+              "the answer above was not saved" % where,
+              "one line naming Redis, its address, what to do and that nothing was saved", r)
         check(r.elapsed < 5, "no wait on the dead server", r)
         # Without a session only the cache needs Redis: skipped, nothing to report.
         r = run("chat", "third question", config=cfg, timeout=20)

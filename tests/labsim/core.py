@@ -187,38 +187,66 @@ NUMERIC_PARAMS = {"ms": float, "code": int, "retry_after": int, "seconds": float
 
 
 class FaultRule:
-    def __init__(self, rid, backend, kind, path, count, params):
+    def __init__(self, rid, backend, kind, path, count, params, query=""):
         self.id = rid
         self.backend = backend
         self.kind = kind
         self.path = path
+        self.query = query  # "" = any; else "k=v&k2" (each must be in the request's query)
         self.count = count  # None = unlimited; else remaining applications
         self.params = params
         self.hits = 0
+        self.query_terms = parse_fault_query(query)
 
     def to_json(self):
         d = {"id": self.id, "backend": self.backend, "kind": self.kind, "path": self.path,
              "count": self.count, "hits": self.hits}
+        if self.query:
+            d["query"] = self.query
         d.update(self.params)
         return d
 
-    def matches(self, backend, path):
+    def matches(self, backend, path, query=None):
+        """path: the request's path without the query; query: its parse_qs dict (None: {})."""
         if self.count is not None and self.count <= 0:
             return False
         if self.backend != "*" and self.backend != backend:
             return False
-        return path.startswith(self.path)
+        if not path.startswith(self.path):
+            return False
+        for k, v in self.query_terms:
+            got = (query or {}).get(k)
+            if got is None or (v is not None and v not in got):
+                return False
+        return True
+
+
+def parse_fault_query(text):
+    """A rule's query condition "watch=1&labelSelector" -> [("watch", "1"), ("labelSelector", None)]:
+    each name must be in the request's query, with that value when one is given."""
+    terms = []
+    for part in (text or "").split("&"):
+        if not part:
+            continue
+        k, eq, v = part.partition("=")
+        k = urllib.parse.unquote_plus(k)
+        if not k:
+            raise ValueError("query condition %r has an empty name" % part)
+        terms.append((k, urllib.parse.unquote_plus(v) if eq else None))
+    return terms
 
 
 def normalize_fault(spec):
-    """Validate a fault dict {"backend","kind","path","count",...params};
-    returns (backend, kind, path, count, params) or raises ValueError."""
+    """Validate a fault dict {"backend","kind","path","query","count",...params};
+    returns (backend, kind, path, count, params, query) or raises ValueError.  A "?" in path
+    starts a query condition (the same as "query")."""
     if not isinstance(spec, dict):
         raise ValueError("fault must be a JSON object")
     spec = dict(spec)
     backend = spec.pop("backend", "*") or "*"
     kind = spec.pop("kind", None)
     path = spec.pop("path", "") or ""
+    query = spec.pop("query", "") or ""
     count = spec.pop("count", None)
     spec.pop("id", None)
     spec.pop("hits", None)
@@ -228,6 +256,13 @@ def normalize_fault(spec):
         raise ValueError("backend must be a string")
     if not isinstance(path, str) or (path and not path.startswith("/")):
         raise ValueError("path must be a prefix starting with /")
+    if not isinstance(query, str):
+        raise ValueError("query must be a string like watch=1")
+    if "?" in path:
+        path, q = path.split("?", 1)
+        query = "&".join(x for x in (q, query.lstrip("?")) if x)
+    query = query.lstrip("?")
+    parse_fault_query(query)  # raises on a bad condition
     if count is not None:
         try:
             count = int(count)
@@ -252,11 +287,11 @@ def normalize_fault(spec):
         raise ValueError("status code out of range")
     if kind == "big" and "mb" not in params:
         raise ValueError("big needs mb=N")
-    return backend, kind, path, count, params
+    return backend, kind, path, count, params, query
 
 
 def parse_fault_spec(text):
-    """CLI syntax: backend:kind[:key=val,key=val...][@/path/prefix][#count]"""
+    """CLI syntax: backend:kind[:key=val,key=val...][@/path/prefix[?name=value&name...]][#count]"""
     s = text
     count = None
     if "#" in s:
@@ -271,7 +306,7 @@ def parse_fault_spec(text):
         s, path = s[:at], s[at + 1:]
     parts = s.split(":", 2)
     if len(parts) < 2:
-        raise ValueError("fault %r: expected backend:kind[:params][@path][#count]" % text)
+        raise ValueError("fault %r: expected backend:kind[:params][@path[?query]][#count]" % text)
     spec = {"backend": parts[0], "kind": parts[1], "path": path, "count": count}
     if len(parts) == 3 and parts[2]:
         for kv in parts[2].split(","):
@@ -295,9 +330,9 @@ class FaultTable:
         self.next_id = 1
 
     def add(self, spec):
-        backend, kind, path, count, params = normalize_fault(spec)
+        backend, kind, path, count, params, query = normalize_fault(spec)
         with self.lock:
-            r = FaultRule(self.next_id, backend, kind, path, count, params)
+            r = FaultRule(self.next_id, backend, kind, path, count, params, query)
             self.next_id += 1
             self.rules.append(r)
             return r
@@ -330,7 +365,7 @@ class FaultTable:
             if not self.rules:
                 return lat, None
             for r in self.rules:
-                if not r.matches(backend, req.path):
+                if not r.matches(backend, req.path, req.query):
                     continue
                 if r.kind == "latency":
                     self._use(r)
@@ -349,7 +384,7 @@ class FaultTable:
     def take_kind(self, backend, req, kind):
         with self.lock:
             for r in self.rules:
-                if r.kind == kind and r.matches(backend, req.path):
+                if r.kind == kind and r.matches(backend, req.path, req.query):
                     self._use(r)
                     return r
         return None

@@ -539,6 +539,25 @@ def fault_checks(a):
     st2 = a.get("proxmox", "/api2/json/nodes/pve-a/status")[0]
     check("fault path prefix: only matching paths", (st1, st2) == (200, 503), (st1, st2))
 
+    # a query condition: the watch of a path, not its list (the --fault syntax's "?" and "query")
+    st, d = a.admin("POST", "/faults", {"spec": "kubernetes:status:code=503@/api/v1/pods?watch=1#1"})
+    check("--fault syntax: @/path?watch=1 is a path prefix and a query condition",
+          st == 200 and d["fault"]["path"] == "/api/v1/pods" and d["fault"]["query"] == "watch=1", d)
+    got = [a.get("kubernetes", p)[0] for p in (
+        "/api/v1/pods", "/api/v1/pods?limit=5", "/api/v1/pods?watch=true&timeoutSeconds=1",
+        "/api/v1/pods?allowWatchBookmarks=true&watch=1&timeoutSeconds=1", "/api/v1/pods?watch=1&timeoutSeconds=1")]
+    check("fault query watch=1: lists and watch=true pass, the watch=1 request fails once",
+          got == [200, 200, 200, 503, 200], got)
+    a.fault(backend="kubernetes", kind="status", code=500, path="/api/v1/namespaces/default/pods",
+            query="watch", count=1)
+    got = [a.get("kubernetes", p)[0] for p in (
+        "/api/v1/namespaces/default/pods", "/api/v1/pods?watch=true&timeoutSeconds=1",
+        "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1")]
+    check("fault query by name only (query=watch): any value, only under the path", got == [200, 200, 500], got)
+    st, d = a.admin("POST", "/faults", {"backend": "kubernetes", "kind": "stall", "query": "=1"})
+    check("admin refuses a query condition without a name", st == 400, d)
+    a.admin("DELETE", "/faults")
+
     # malformed
     a.fault(backend="proxmox", kind="malformed", count=1)
     st, _, hdr, body = a.get("proxmox", "/api2/json/cluster/resources")

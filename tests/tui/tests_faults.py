@@ -386,3 +386,69 @@ def _fault_test(backend, name, fault, says):
 for _b in ("proxmox", "kubernetes", "ollama", "gemini", "openai", "argocd", "github", "airflow"):
     for _name, _fault, _says in FAULTS:
         _fault_test(_b, _name, _fault, _says)
+
+
+# --- a pod watch that stalls after its list -------------------------------------------------------
+# labsim's query condition (@/api/v1/pods?watch=1) stalls the watch and leaves the list alone: the
+# stream stays open and says nothing, the way a proxy that holds a stream's bytes back does.
+
+WATCH_IDLE_S = 2  # LABDECK_WATCH_IDLE: the silence a watch is allowed (90 s by default)
+# (Not named faults_kubernetes_*: fault_case takes those for cells of the dashboard's console.)
+
+
+def _pod_keys(s, h):
+    """The (namespace, name) of each pod row on screen."""
+    return [tuple(t.split()[:2]) for _, t in pods_rows(s, h)]
+
+
+@test
+def faults_watch_stalls_after_list():
+    """The pods view (3) while the pod watch stalls after an answered list: the status line says
+    the watch stalled within the idle time, keys answer, the rows stay (frozen while the lab
+    changes), and the console is live again by itself once the fault is gone."""
+    # A change every 0.3 s: a healthy watch is never quiet for WATCH_IDLE_S.
+    lb = lab("--churn", "0.3")
+    with Console(lb, w=120, h=30, env={"LABDECK_WATCH_IDLE": str(WATCH_IDLE_S)}) as c:
+        c.first_frame()
+        open_pods(c)
+        c.wait_for(lambda s: "kubernetes ✓" in status_line(s), "kubernetes ✓ before the fault", 5)
+        try:
+            fid = lb.fault("kubernetes", "stall", path="/api/v1/pods?watch=1", seconds=60)["id"]
+            c.keys("r")  # lists again (answered), then watches: that watch stalls
+            t0 = time.monotonic()
+            s = c.wait_for(lambda s: "kubernetes ✗" in status_line(s), "kubernetes ✗ once the watch "
+                           "stalls", WATCH_IDLE_S + 5)
+            took = time.monotonic() - t0
+            print("# pod watch stall reported after %.1f s (idle %d s)" % (took, WATCH_IDLE_S))
+            check("the pod watch stalled" in status_line(s),
+                  "the status line does not say the watch stalled: %r" % status_line(s))
+            reqs = lb.requests("kubernetes")
+            lists = [r for r in reqs if r["path"].startswith("/api/v1/pods?")
+                     and "watch=1" not in r["path"]]
+            check(lists and all(r["status"] == 200 for r in lists),
+                  "the pod list after r was not answered: %r" % [(r["path"], r["status"]) for r in lists])
+            rule = next(r for r in lb._admin("GET", "/faults")["faults"] if r["id"] == fid)
+            check(rule["hits"] >= 1, "the stall never hit the watch: %r" % rule)
+            rows = _pod_keys(s, c.h)
+            check(len(rows) >= 10, "the pods are gone while the watch stalls:\n%s" % s)
+            _help_answers(c)
+            c.keys("1")
+            s = c.wait_for(lambda s: "[1 nodes]" in s.line(0) and any(
+                l.startswith("KUBERNETES  ✗ the pod watch stalled: nothing from the API server for %d s"
+                             % WATCH_IDLE_S) for l in s.lines),
+                "the dashboard's Kubernetes note saying the watch stalled, for how long", 5)
+            c.keys("3")
+            s = c.wait_for(lambda s: "[3 pods]" in s.line(0) and "kubernetes ✗" in status_line(s),
+                           "back in the pods view, still ✗", 5)
+            # The lab keeps changing (churn), the rows on screen do not: they are the last heard.
+            check(_pod_keys(s, c.h) == rows, "the rows changed while the watch stalled:\n%s" % s)
+        finally:
+            lb.clear()
+        t0 = time.monotonic()
+        c.wait_for(lambda s: "kubernetes ✓" in status_line(s), "kubernetes ✓ by itself once the "
+                   "watch answers again", 15)
+        print("# pod watch back %.1f s after the fault was cleared" % (time.monotonic() - t0))
+        c.wait_for(lambda s: len(pods_rows(s, c.h)) >= 10 and _pod_keys(s, c.h) != rows,
+                   "the rows following the lab's changes again", 10)
+        c.keys("q")
+        c.terminal_restored(expect_exit=0, timeout=10)

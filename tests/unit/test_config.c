@@ -490,6 +490,44 @@ static void test_secret_forms(void **state)
 
 /* Every secret of every section goes through the same handling: the three forms give the same
  * value, a file others can read is refused, and no message repeats the secret. */
+/* Which form set a secret is kept, for hints that name the key to fix. */
+static void test_secret_source(void **state)
+{
+	(void)state;
+	struct config cfg;
+	load(&cfg, "[gemini]\napi_key = plain-" SECRET "\n[openai]\nurl = http://o/v1\n");
+	assert_int_equal(cfg.gemini.api_key_source, CONFIG_SOURCE_PLAIN);
+	assert_int_equal(cfg.openai.api_key_source, CONFIG_SOURCE_NONE);
+	assert_int_equal(cfg.discord.webhook_url_source, CONFIG_SOURCE_NONE);
+	config_finish(&cfg);
+
+	setenv("LD_TEST_OAI_KEY", "env-" SECRET, 1);
+	char *sf =
+	        write_file("hook.secret", "https://discord.com/api/webhooks/1/" SECRET "\n", 0600);
+	char *text = xasprintf("[openai]\nurl = http://o/v1\napi_key_env = LD_TEST_OAI_KEY\n"
+	                       "[gemini]\napi_key_file = %s\n[discord]\nwebhook_url_file = %s\n",
+	                       sf, sf);
+	load(&cfg, text);
+	assert_int_equal(cfg.openai.api_key_source, CONFIG_SOURCE_ENV);
+	assert_int_equal(cfg.gemini.api_key_source, CONFIG_SOURCE_FILE);
+	assert_int_equal(cfg.discord.webhook_url_source, CONFIG_SOURCE_FILE);
+	assert_string_equal(config_source_suffix(cfg.gemini.api_key_source), "_file");
+	assert_string_equal(config_source_suffix(cfg.openai.api_key_source), "_env");
+	assert_string_equal(config_source_suffix(CONFIG_SOURCE_PLAIN), "");
+	assert_string_equal(config_source_suffix(CONFIG_SOURCE_NONE), "");
+	config_finish(&cfg);
+	free(text);
+
+	/* An unset variable leaves the key unset: no source. */
+	unsetenv("LD_TEST_OAI_KEY");
+	load(&cfg, "[openai]\nurl = http://o/v1\napi_key_env = LD_TEST_OAI_KEY\n");
+	assert_null(cfg.openai.api_key);
+	assert_int_equal(cfg.openai.api_key_source, CONFIG_SOURCE_NONE);
+	config_finish(&cfg);
+	unlink(sf);
+	free(sf);
+}
+
 static void test_every_secret_every_form(void **state)
 {
 	(void)state;
@@ -1041,6 +1079,7 @@ int main(void)
 	        cmocka_unit_test(test_missing_file),
 	        cmocka_unit_test(test_home_expansion),
 	        cmocka_unit_test(test_secret_forms),
+	        cmocka_unit_test(test_secret_source),
 	        cmocka_unit_test(test_every_secret_every_form),
 	        cmocka_unit_test(test_file_mode),
 	        cmocka_unit_test(test_bad_values_name_the_line),

@@ -283,6 +283,47 @@ static void test_deleted_webhook_stops_with_one_warning(void **state)
 	discord_free(d);
 }
 
+/* A console (discord_set_keep_trying): a deleted webhook stops posting only until the next
+ * action, which tries again; a 429 wait is said once. */
+static void test_keep_trying_for_a_console(void **state)
+{
+	struct fixture *f = *state;
+	f->mode = MODE_404;
+	struct discord *d = mirror(f);
+	discord_set_keep_trying(d, true);
+	struct discord_message *m = discord_post(d, "started");
+	SUPPORT_WAIT_FOR(f->base, discord_idle(d), 5000);
+	assert_true(discord_stopped(d));
+	assert_int_equal(f->warnings, 1);
+	assert_non_null(strstr(f->last_warning, "check the webhook URL in [discord]"));
+	assert_non_null(strstr(f->last_warning, "the next action tries again"));
+	assert_null(strstr(f->last_warning, TOKEN));
+	/* The action's later states are dropped... */
+	discord_edit(m, "done");
+	support_run_for(f->base, 100);
+	assert_int_equal(f->n, 1);
+	/* ... and the next action, once the webhook is back, is posted. */
+	f->mode = MODE_OK;
+	struct discord_message *m2 = discord_post(d, "another action");
+	SUPPORT_WAIT_FOR(f->base, discord_idle(d) && discord_message_id(m2), 5000);
+	assert_false(discord_stopped(d));
+	assert_int_equal(f->n, 2);
+	assert_string_equal(f->recs[1].content, "another action");
+	assert_int_equal(f->warnings, 1);
+	/* A 429: said once, with the wait; the message goes out after it. */
+	for (int i = 0; i < f->n; i++) {
+		free(f->recs[i].content);
+	}
+	f->n = 0; /* MODE_429_ONCE answers the first request */
+	f->mode = MODE_429_ONCE;
+	struct discord_message *m3 = discord_post(d, "third");
+	SUPPORT_WAIT_FOR(f->base, discord_idle(d) && discord_message_id(m3), 5000);
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->warnings, 2);
+	assert_non_null(strstr(f->last_warning, "429 rate limited: Discord asks to wait 1 s"));
+	discord_free(d);
+}
+
 static void test_failure_warns_without_the_secret(void **state)
 {
 	struct fixture *f = *state;
@@ -412,6 +453,7 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_deleted_webhook_stops_with_one_warning, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_keep_trying_for_a_console, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_failure_warns_without_the_secret, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_long_content_is_cut, setup, teardown),

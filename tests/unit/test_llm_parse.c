@@ -23,6 +23,8 @@
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "http.h"
@@ -1446,6 +1448,68 @@ static void on_models(void *ud, struct llm_models *m, const struct err *err)
 	c->other_done = true;
 }
 
+/* A refused key: the hint names the key the config read it from (api_key, api_key_env,
+ * api_key_file), or says none is set. */
+static void key_hint_case(struct client *c, enum llm_provider p, const char *ini_key,
+                          const char *want)
+{
+	char dir[] = "/tmp/labdeck-keyhint-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/key", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("sk-from-a-file\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	setenv("LABDECK_TEST_KEY_HINT", "sk-from-the-env", 1);
+	const char *sec = p == LLM_GEMINI ? "gemini" : "openai";
+	const char *value = str_eq(ini_key, "api_key_file")  ? path
+	                    : str_eq(ini_key, "api_key_env") ? "LABDECK_TEST_KEY_HINT"
+	                                                     : "sk-plain";
+	char *text = ini_key[0]
+	                     ? xasprintf("[%s]\nurl = http://127.0.0.1:%d/v1\nmodel = m\n%s = %s\n",
+	                                 sec, c->srv.port, ini_key, value)
+	                     : xasprintf("[%s]\nurl = http://127.0.0.1:%d/v1\nmodel = m\n", sec,
+	                                 c->srv.port);
+	config_finish(&c->cfg);
+	struct err e;
+	if (!config_load_string(&c->cfg, "test.ini", text, &e)) {
+		fail_msg("config: %s", e.msg);
+	}
+	llm_result_free(c->res);
+	c->res = NULL;
+	c->done_calls = 0;
+	c->srv.status = p == LLM_GEMINI ? 400 : 401;
+	c->srv.file = p == LLM_GEMINI ? "gemini/error_400_invalid_api_key.json"
+	                              : "openai/error_openai_401.json";
+	chat(c, p, "hello");
+	SUPPORT_WAIT_FOR(c->srv.base, c->done_calls == 1, 10000);
+	assert_false(c->res->ok);
+	assert_int_equal(c->res->err.code, ERR_AUTH);
+	if (!strstr(c->res->err.msg, want)) {
+		fail_msg("%s with %s: %s lacks %s", sec, ini_key, c->res->err.msg, want);
+	}
+	assert_null(strstr(c->res->err.msg, value)); /* never the key, nor where it is */
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(text);
+	unsetenv("LABDECK_TEST_KEY_HINT");
+}
+
+static void test_wire_key_hint_names_the_key_used(void **state)
+{
+	struct client *c = *state;
+	key_hint_case(c, LLM_OPENAI, "api_key_file", ": check the key (api_key_file in [openai])");
+	key_hint_case(c, LLM_OPENAI, "api_key_env", ": check the key (api_key_env in [openai])");
+	key_hint_case(c, LLM_OPENAI, "api_key", ": check the key (api_key in [openai])");
+	key_hint_case(c, LLM_OPENAI, "",
+	              ": check the key (no key is set: add api_key_env = VARIABLE or "
+	              "api_key_file = PATH to [openai])");
+	key_hint_case(c, LLM_GEMINI, "api_key_file", ": check the key (api_key_file in [gemini])");
+	key_hint_case(c, LLM_GEMINI, "api_key_env", ": check the key (api_key_env in [gemini])");
+}
+
 static void test_wire_tags_ps(void **state)
 {
 	struct client *c = *state;
@@ -1529,6 +1593,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_wire_cancel, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_wire_cancel_from_on_token, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_wire_stall, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_wire_key_hint_names_the_key_used, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_wire_tags_ps, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_wire_not_configured, setup, teardown),
 	};

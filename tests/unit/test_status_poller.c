@@ -31,6 +31,13 @@
 
 /* cmocka 1.1 has no assert_double_equal */
 #define assert_near(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))
+#define assert_contains(hay, needle)                                                               \
+	do {                                                                                       \
+		if (!strstr((hay), (needle))) {                                                    \
+			fail_msg("line %d: \"%s\" does not contain \"%s\"", __LINE__, (hay),       \
+			         (needle));                                                        \
+		}                                                                                  \
+	} while (0)
 
 #define MAX_PATHS 16
 #define MAX_HELD 16
@@ -38,7 +45,7 @@
 #define TOKEN_ID "labdeck@pve!dash"
 #define TOKEN_SECRET "6f1c8a52-9d3e-4b7a-a0c4-2e5f7d9b1c30"
 
-enum server_mode { SERVE_OK, SERVE_503, SERVE_SLOW };
+enum server_mode { SERVE_OK, SERVE_503, SERVE_SLOW, SERVE_RETRY_AFTER };
 
 struct hit_log {
 	char path[128];
@@ -71,6 +78,11 @@ struct fixture {
 	struct held held[MAX_HELD];
 	size_t n_held;
 	bool k8s_503; /* the Kubernetes API fails on its own */
+	/* SERVE_RETRY_AFTER (and k8s_retry_after for the Kubernetes API alone): this status, with
+	 * this Retry-After header */
+	int retry_status;
+	const char *retry_after;
+	bool k8s_retry_after;
 	/* files served */
 	char *resources, *node_status, *rrd, *vm_config, *k8s_nodes, *k8s_metrics;
 	size_t resources_len, node_status_len, rrd_len, vm_config_len, k8s_nodes_len,
@@ -164,7 +176,13 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 	        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
 	snprintf(h->auth, sizeof(h->auth), "%s", auth ? auth : "");
 
-	if (f->k8s_503 && str_has_prefix(path, "/api/")) {
+	if ((f->mode == SERVE_RETRY_AFTER && !str_has_prefix(path, "/api/")) ||
+	    (f->k8s_retry_after && str_has_prefix(path, "/api/"))) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+		                  f->retry_after);
+		reply(req, f->retry_status,
+		      f->retry_status == 429 ? "Too Many Requests" : "Service Unavailable", "", 0);
+	} else if (f->k8s_503 && str_has_prefix(path, "/api/")) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "0");
 		reply(req, 503, "Service Unavailable", "", 0);
 	} else if (f->mode == SERVE_503) {
@@ -482,13 +500,17 @@ static void test_failure_backoff_and_recovery(void **state)
 	assert_int_equal(h->last_err.code, ERR_SERVER);
 	assert_int_equal(h->last_err.http_status, 503);
 	assert_true(strstr(h->last_err.msg, "503") != NULL);
-	/* the last good data is kept, and the status line can say how old it is */
+	/* the last good data is kept, and the status line can say how old it is and when the next
+	 * try comes (about 1 s: 0.8 to 1.2 s, rounded up) */
 	assert_int_equal(status_poller_nodes(f->poller)->len, 2);
 	assert_int_equal(status_poller_guests(f->poller)->len, 2);
 	assert_near(status_poller_refreshed_at(f->poller, NODE_PROXMOX), refreshed, 0);
 	char text[160];
 	health_describe(h, now_wall(), 1, text, sizeof(text));
-	assert_true(str_has_prefix(text, "failing: "));
+	if (!str_has_prefix(text, "failing, retry in 1s: 503 ") &&
+	    !str_has_prefix(text, "failing, retry in 2s: 503 ")) {
+		fail_msg("no retry time before the reason: %s", text);
+	}
 	assert_true(strstr(text, "data") != NULL);
 	/* a failed poll adds no sample */
 	size_t n;
@@ -681,6 +703,112 @@ static void test_kubernetes_alongside(void **state)
 	assert_non_null(status_poller_k8s_extra(f->poller, "gpu-worker"));
 }
 
+/* A 429 or 503 with a Retry-After longer than the client waits inside a request (30 s): the next
+ * poll comes no sooner than the server asked, never later than 5 minutes, and the status line's
+ * text says when; the backoff still counts when it is the longer wait. */
+static void test_retry_after_honoured(void **state)
+{
+	struct fixture *f = *state;
+	first_poll(f);
+	const struct health *h = status_poller_health(f->poller, NODE_PROXMOX);
+
+	f->mode = SERVE_RETRY_AFTER;
+	f->retry_status = 429;
+	f->retry_after = "45";
+	status_poller_refresh_now(f->poller);
+	unsigned polls = status_poller_polls(f->poller, NODE_PROXMOX) + 1;
+	assert_true(run_until(f, polls_reach, &polls, 3000));
+	assert_int_equal(h->state, HEALTH_FAILING);
+	assert_int_equal(h->last_err.http_status, 429);
+	assert_contains(h->last_err.msg, "the server asks to retry after 45 s");
+	int64_t next = status_poller_next_poll_ms(f->poller, NODE_PROXMOX);
+	if (next < 45000 - 100 || next > 45000) {
+		fail_msg("next poll in %lld ms after Retry-After: 45", (long long)next);
+	}
+	char text[200];
+	health_describe(h, now_wall(), 1, text, sizeof(text));
+	assert_true(str_has_prefix(text, "failing, retry in 45s: 429 "));
+	assert_contains(text, " — data ");
+	/* the 1 s backoff does not bring it back sooner */
+	int asked = hit_count(f, RESOURCES);
+	support_run_for(f->base, 1500);
+	assert_int_equal(hit_count(f, RESOURCES), asked);
+	assert_int_equal(status_poller_polls(f->poller, NODE_PROXMOX), polls);
+	health_describe(h, now_wall(), 1, text, sizeof(text));
+	if (!str_has_prefix(text, "failing, retry in 43s: ") &&
+	    !str_has_prefix(text, "failing, retry in 44s: ")) {
+		fail_msg("the countdown does not go down: %s", text);
+	}
+
+	/* an hour asked for: capped at 5 minutes */
+	f->retry_after = "3600";
+	status_poller_refresh_now(f->poller);
+	polls++;
+	assert_true(run_until(f, polls_reach, &polls, 3000));
+	next = status_poller_next_poll_ms(f->poller, NODE_PROXMOX);
+	assert_true(next >= 300000 - 100 && next <= 300000);
+	health_describe(h, now_wall(), 1, text, sizeof(text));
+	assert_true(str_has_prefix(text, "failing, retry in 5m: 429 "));
+
+	/* a 503 is honoured the same way */
+	f->retry_status = 503;
+	f->retry_after = "40";
+	status_poller_refresh_now(f->poller);
+	polls++;
+	assert_true(run_until(f, polls_reach, &polls, 3000));
+	assert_int_equal(h->last_err.http_status, 503);
+	next = status_poller_next_poll_ms(f->poller, NODE_PROXMOX);
+	assert_true(next >= 40000 - 100 && next <= 40000);
+
+	/* Retry-After: 0 asks for nothing longer than the backoff: the backoff (4 s after 4
+	 * failures, ±20 %) it is */
+	f->retry_after = "0";
+	status_poller_refresh_now(f->poller);
+	polls++;
+	assert_true(run_until(f, polls_reach, &polls, 3000));
+	assert_int_equal(h->failures, 4);
+	next = status_poller_next_poll_ms(f->poller, NODE_PROXMOX);
+	assert_true(next >= 6400 - 100 && next <= 9600);
+
+	/* back: ok, and no retry time left to show */
+	f->mode = SERVE_OK;
+	status_poller_refresh_now(f->poller);
+	polls++;
+	assert_true(run_until(f, polls_reach, &polls, 3000));
+	assert_int_equal(h->state, HEALTH_OK);
+	assert_near(h->retry_at, 0, 0);
+	health_describe(h, now_wall(), 1, text, sizeof(text));
+	assert_string_equal(text, "ok");
+}
+
+/* The Kubernetes node poll honours a 429's Retry-After too, and Proxmox keeps its own pace. */
+static void test_retry_after_kubernetes(void **state)
+{
+	struct fixture *f = *state;
+	make_k8s(f);
+	f->poller = status_poller_create(f->base, f->pve, f->k8s, 1, on_changed, f);
+	unsigned one = 1;
+	assert_true(run_until(f, k8s_polls_reach, &one, 3000));
+	f->k8s_retry_after = true;
+	f->retry_status = 429;
+	f->retry_after = "50";
+	status_poller_refresh_now(f->poller);
+	unsigned k = status_poller_polls(f->poller, NODE_KUBERNETES) + 1;
+	assert_true(run_until(f, k8s_polls_reach, &k, 3000));
+	const struct health *h = status_poller_health(f->poller, NODE_KUBERNETES);
+	assert_int_equal(h->state, HEALTH_FAILING);
+	assert_int_equal(h->last_err.http_status, 429);
+	int64_t next = status_poller_next_poll_ms(f->poller, NODE_KUBERNETES);
+	if (next < 50000 - 100 || next > 50000) {
+		fail_msg("next Kubernetes poll in %lld ms after Retry-After: 50", (long long)next);
+	}
+	char text[200];
+	health_describe(h, now_wall(), 1, text, sizeof(text));
+	assert_true(str_has_prefix(text, "failing, retry in 50s: 429 "));
+	assert_int_equal(status_poller_health(f->poller, NODE_PROXMOX)->state, HEALTH_OK);
+	assert_true(status_poller_next_poll_ms(f->poller, NODE_PROXMOX) <= 1000);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -692,6 +820,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_refresh_now_and_visibility, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_slow_server_one_in_flight, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_kubernetes_alongside, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_retry_after_honoured, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_retry_after_kubernetes, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
