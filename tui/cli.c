@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "session.h"
 #include "text.h"
 #include "util.h"
 
@@ -61,4 +64,39 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 	fprintf(stderr, "Try 'labdeck %s --help'.\n", command);
 	free(msg);
 	return 2;
+}
+
+static void session_wait_finish(struct cli_session_wait *w, const struct err *err)
+{
+	w->done = true;
+	if (err) {
+		w->failed = true;
+		w->err = *err;
+	}
+}
+
+void cli_session_loaded(void *ud, struct session *s, const struct err *err)
+{
+	struct cli_session_wait *w = ud;
+	w->session = s;
+	session_wait_finish(w, err);
+}
+
+void cli_session_done(void *ud, const struct err *err)
+{
+	session_wait_finish(ud, err);
+}
+
+void cli_session_listed(void *ud, struct session_list *list, const struct err *err)
+{
+	struct cli_session_wait *w = ud;
+	w->list = list;
+	session_wait_finish(w, err);
+}
+
+void cli_wait_until(struct cli *c, const bool *done)
+{
+	while (!*done) {
+		event_base_loop(c->base, EVLOOP_ONCE);
+	}
 }

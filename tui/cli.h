@@ -43,6 +43,24 @@ void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(const char *command, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
+/* What one session store operation left behind, for a command that waits for it on its loop
+ * (pass the struct as the callback's ud, then cli_wait_until(c, &w.done)). */
+struct session;
+struct session_list;
+struct cli_session_wait {
+	bool done;
+	bool failed;
+	struct err err;
+	struct session *session;   /* cli_session_loaded */
+	struct session_list *list; /* cli_session_listed */
+};
+/* The session store's callbacks for a cli_session_wait. */
+void cli_session_loaded(void *ud, struct session *s, const struct err *err);
+void cli_session_done(void *ud, const struct err *err);
+void cli_session_listed(void *ud, struct session_list *list, const struct err *err);
+/* cli_wait_until runs c's loop until *done. */
+void cli_wait_until(struct cli *c, const bool *done);
+
 /* The status commands; each returns the exit status. */
 int cli_nodes(struct cli *c);
 int cli_guests(struct cli *c);

@@ -485,41 +485,6 @@ static void print_json(const struct chat_turn_result *t)
 
 /* ---- the session -------------------------------------------------------------------------- */
 
-struct wait_one {
-	bool done;
-	bool failed;
-	struct err err;
-	struct session *loaded;
-};
-
-static void run_until(struct cli *c, const bool *done)
-{
-	while (!*done) {
-		event_base_loop(c->base, EVLOOP_ONCE);
-	}
-}
-
-static void on_session_loaded(void *ud, struct session *s, const struct err *err)
-{
-	struct wait_one *w = ud;
-	w->done = true;
-	w->loaded = s;
-	if (err) {
-		w->failed = true;
-		w->err = *err;
-	}
-}
-
-static void on_session_saved(void *ud, const struct err *err)
-{
-	struct wait_one *w = ud;
-	w->done = true;
-	if (err) {
-		w->failed = true;
-		w->err = *err;
-	}
-}
-
 static enum llm_role role_of(const char *s)
 {
 	return str_eq(s, "system")      ? LLM_ROLE_SYSTEM
@@ -539,14 +504,14 @@ static bool redis_is_away(const struct err *err)
 static struct session *load_session(struct cli *c, struct session_store *store, const char *name,
                                     bool redis, struct err *away)
 {
-	struct wait_one w = {0};
-	session_load(store, name, on_session_loaded, &w);
-	run_until(c, &w.done);
+	struct cli_session_wait w = {0};
+	session_load(store, name, cli_session_loaded, &w);
+	cli_wait_until(c, &w.done);
 	if (!w.failed) {
-		return w.loaded;
+		return w.session;
 	}
 	c->exit_status = err_worse_exit(c->exit_status, err_exit_status(w.err.code));
-	session_destroy(w.loaded);
+	session_destroy(w.session);
 	if (redis && redis_is_away(&w.err)) {
 		*away = w.err;
 		return NULL;
@@ -640,9 +605,9 @@ int cli_chat(struct cli *c, int argc, char **argv)
 		session_set_meta(sess, llm_provider_name(a.provider), a.model, NULL);
 		session_add(sess, "user", a.message);
 		session_add(sess, "assistant", res->text);
-		struct wait_one w = {0};
-		session_save(store, sess, on_session_saved, &w);
-		run_until(c, &w.done);
+		struct cli_session_wait w = {0};
+		session_save(store, sess, cli_session_done, &w);
+		cli_wait_until(c, &w.done);
 		if (w.failed) {
 			cli_add_error(c, "session", &w.err);
 		}

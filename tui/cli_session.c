@@ -55,52 +55,9 @@ struct ctx {
 	struct session_store *store;
 };
 
-/* What one store operation left behind. */
-struct wait {
-	bool done;
-	bool failed;
-	struct err err;
-	struct session *session;
-	struct session_list *list;
-};
-
-static void on_loaded(void *ud, struct session *s, const struct err *err)
+static void wait_for(struct ctx *x, const struct cli_session_wait *w)
 {
-	struct wait *w = ud;
-	w->done = true;
-	w->session = s;
-	if (err) {
-		w->failed = true;
-		w->err = *err;
-	}
-}
-
-static void on_done(void *ud, const struct err *err)
-{
-	struct wait *w = ud;
-	w->done = true;
-	if (err) {
-		w->failed = true;
-		w->err = *err;
-	}
-}
-
-static void on_listed(void *ud, struct session_list *list, const struct err *err)
-{
-	struct wait *w = ud;
-	w->done = true;
-	w->list = list;
-	if (err) {
-		w->failed = true;
-		w->err = *err;
-	}
-}
-
-static void wait_for(struct ctx *x, const struct wait *w)
-{
-	while (!w->done) {
-		event_base_loop(x->c->base, EVLOOP_ONCE);
-	}
+	cli_wait_until(x->c, &w->done);
 }
 
 /* open_store makes the store the configuration names; false (with the message said) when
@@ -209,8 +166,8 @@ static void age(double when, char *out, size_t size)
 static int cmd_list(struct ctx *x)
 {
 	struct cli *c = x->c;
-	struct wait w = {0};
-	session_list_all(x->store, on_listed, &w);
+	struct cli_session_wait w = {0};
+	session_list_all(x->store, cli_session_listed, &w);
 	wait_for(x, &w);
 	if (w.failed) {
 		int rc = store_failed(x, NULL, &w.err);
@@ -274,8 +231,8 @@ static int cmd_list(struct ctx *x)
  * store failed. */
 static struct session *load_existing(struct ctx *x, const char *name, int *rc)
 {
-	struct wait w = {0};
-	session_load(x->store, name, on_loaded, &w);
+	struct cli_session_wait w = {0};
+	session_load(x->store, name, cli_session_loaded, &w);
 	wait_for(x, &w);
 	if (w.failed) {
 		*rc = store_failed(x, name, &w.err);
@@ -398,8 +355,8 @@ static int cmd_show(struct ctx *x, const char *name)
 
 static int cmd_rename(struct ctx *x, const char *from, const char *to)
 {
-	struct wait w = {0};
-	session_rename(x->store, from, to, on_done, &w);
+	struct cli_session_wait w = {0};
+	session_rename(x->store, from, to, cli_session_done, &w);
 	wait_for(x, &w);
 	if (w.failed) {
 		if (w.err.code == ERR_REJECTED && strstr(w.err.msg, "already exists")) {
@@ -434,8 +391,8 @@ static int cmd_delete(struct ctx *x, const char *name, bool yes)
 			return rc2;
 		}
 	}
-	struct wait w = {0};
-	session_delete(x->store, name, on_done, &w);
+	struct cli_session_wait w = {0};
+	session_delete(x->store, name, cli_session_done, &w);
 	wait_for(x, &w);
 	if (w.failed) {
 		return store_failed(x, name, &w.err);
