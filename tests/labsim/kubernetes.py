@@ -26,6 +26,7 @@ import uuid
 import k8s_events
 import k8s_logs
 import k8s_watch
+import core
 from core import Response, dumps
 from lab import hostile, human_duration, rfc3339, wave
 
@@ -360,20 +361,7 @@ class Kubernetes:
         item = self.full_json(self.lab.podset.pods[0]) if self.lab.podset.pods else b"{}"
         head = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"%d"},"items":[' % \
             self.lab.podset.rv
-        yield head
-        sent = len(head)
-        buf = []
-        first = True
-        while sent < nbytes - 2:
-            piece = item if first else b"," + item
-            first = False
-            buf.append(piece)
-            sent += len(piece)
-            if len(buf) >= 16:
-                yield b"".join(buf)
-                buf = []
-        buf.append(b"]}")
-        yield b"".join(buf)
+        return core.json_array_parts(head, item, b"]}", nbytes)
 
     def expired_continue(self, req):
         """410 Expired for a list carrying a continue token, as the apiserver

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 
+import core
 from core import Response, dumps
 from llm_common import (LlmBackend, StreamPlan, count_tokens, embed, local_rfc3339nano, pieces, respond,
                         rfc3339nano, stream_writes, vector_json)
@@ -163,20 +164,7 @@ class Ollama(LlmBackend):
     def big_parts(self, nbytes):
         item = dumps({"name": "filler:latest", "model": "filler:latest", "modified_at": "2025-10-02T21:14:09+09:00",
                       "size": 1, "digest": "0" * 64, "details": details("qwen2.5:14b"), "x": "y" * 300})
-        yield b'{"models":['
-        sent = 11
-        buf = []
-        first = True
-        while sent < nbytes - 2:
-            piece = item if first else b"," + item
-            first = False
-            buf.append(piece)
-            sent += len(piece)
-            if len(buf) >= 64:
-                yield b"".join(buf)
-                buf = []
-        buf.append(b"]}")
-        yield b"".join(buf)
+        return core.json_array_parts(b'{"models":[', item, b"]}", nbytes)
 
     def expired_continue(self, req):
         return None

@@ -12,6 +12,7 @@ import json
 import secrets
 import time
 
+import core
 from core import Response, dumps
 from llm_common import LlmBackend, StreamPlan, pieces, respond, stream_writes
 
@@ -67,20 +68,7 @@ class OpenAICompat(LlmBackend):
 
     def big_parts(self, nbytes):
         item = dumps({"id": "filler", "object": "model", "created": 0, "owned_by": "llamacpp", "meta": "x" * 300})
-        yield b'{"object":"list","data":['
-        sent = 25
-        buf = []
-        first = True
-        while sent < nbytes - 2:
-            piece = item if first else b"," + item
-            first = False
-            buf.append(piece)
-            sent += len(piece)
-            if len(buf) >= 64:
-                yield b"".join(buf)
-                buf = []
-        buf.append(b"]}")
-        yield b"".join(buf)
+        return core.json_array_parts(b'{"object":"list","data":[', item, b"]}", nbytes)
 
     def expired_continue(self, req):
         return None

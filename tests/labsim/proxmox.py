@@ -12,6 +12,7 @@ import re
 import threading
 import time
 
+import core
 from core import Response, dumps
 from lab import GiB, MiB, hostile, wave
 
@@ -208,20 +209,7 @@ class Proxmox:
                       "maxmem": 2147483648, "disk": 0, "maxdisk": 34359738368, "uptime": 12345,
                       "netin": 123456789, "netout": 12345678, "diskread": 1234567, "diskwrite": 7654321,
                       "template": 0, "tags": "x" * 200})
-        yield b'{"data":['
-        sent = 9
-        buf = []
-        first = True
-        while sent < nbytes - 2:
-            piece = item if first else b"," + item
-            first = False
-            buf.append(piece)
-            sent += len(piece)
-            if len(buf) >= 128:
-                yield b"".join(buf)
-                buf = []
-        buf.append(b"]}")
-        yield b"".join(buf)
+        return core.json_array_parts(b'{"data":[', item, b"]}", nbytes)
 
     def expired_continue(self, req):
         return None
