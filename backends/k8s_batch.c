@@ -337,20 +337,28 @@ struct k8s_batch_op *k8s_batch_list(struct k8s *k, const char *ns, k8s_batch_lis
 	return op;
 }
 
-struct k8s_batch_op *k8s_batch_run_now(struct k8s *k, const char *ns, const char *name,
-                                       k8s_batch_run_fn cb, void *ud)
+/* get_named sends op's GET of the batch/v1 object resource/ns/name ("cronjobs", named
+ * "cronjob ns/name" in errors). */
+static void get_named(struct k8s_batch_op *op, const char *resource, const char *noun,
+                      const char *ns, const char *name)
 {
-	struct k8s_batch_op *op = op_new(k, OP_RUN_GET, ns, name, ud);
-	op->run_cb = cb;
 	char *ens = url_escape(ns);
 	char *ename = url_escape(name);
-	char *path = xasprintf("/apis/batch/v1/namespaces/%s/cronjobs/%s", ens, ename);
-	char *what = xasprintf("cronjob %s/%s", ns, name);
+	char *path = xasprintf("/apis/batch/v1/namespaces/%s/%s/%s", ens, resource, ename);
+	char *what = xasprintf("%s %s/%s", noun, ns, name);
 	send(op, NULL, path, NULL, what);
 	free(what);
 	free(path);
 	free(ename);
 	free(ens);
+}
+
+struct k8s_batch_op *k8s_batch_run_now(struct k8s *k, const char *ns, const char *name,
+                                       k8s_batch_run_fn cb, void *ud)
+{
+	struct k8s_batch_op *op = op_new(k, OP_RUN_GET, ns, name, ud);
+	op->run_cb = cb;
+	get_named(op, "cronjobs", "cronjob", ns, name);
 	return op;
 }
 
@@ -359,15 +367,7 @@ struct k8s_batch_op *k8s_batch_get_job(struct k8s *k, const char *ns, const char
 {
 	struct k8s_batch_op *op = op_new(k, OP_JOB, ns, name, ud);
 	op->job_cb = cb;
-	char *ens = url_escape(ns);
-	char *ename = url_escape(name);
-	char *path = xasprintf("/apis/batch/v1/namespaces/%s/jobs/%s", ens, ename);
-	char *what = xasprintf("job %s/%s", ns, name);
-	send(op, NULL, path, NULL, what);
-	free(what);
-	free(path);
-	free(ename);
-	free(ens);
+	get_named(op, "jobs", "job", ns, name);
 	return op;
 }
 
