@@ -409,13 +409,13 @@ static void container_resources(const json_t *c, double *rc, int64_t *rm, double
 		*rc += (double)v / 1000.0;
 	}
 	if ((s = json_str(req, "memory")) && quantity_parse_int(s, &v)) {
-		*rm += v;
+		*rm = quantity_add(*rm, v);
 	}
 	if ((s = json_str(lim, "cpu")) && quantity_parse_milli(s, &v)) {
 		*lc += (double)v / 1000.0;
 	}
 	if ((s = json_str(lim, "memory")) && quantity_parse_int(s, &v)) {
-		*lm += v;
+		*lm = quantity_add(*lm, v);
 	}
 }
 

@@ -186,3 +186,12 @@ bool quantity_parse_int(const char *s, int64_t *out)
 {
 	return quantity_parse_scaled(s, 0, out);
 }
+
+int64_t quantity_add(int64_t a, int64_t b)
+{
+	int64_t sum;
+	if (__builtin_add_overflow(a, b, &sum)) {
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	}
+	return sum;
+}

@@ -1,6 +1,7 @@
 /* topology.c: building the lab's tree and its warnings (see topology.h). */
 #include "topology.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <strings.h>
 
 #include "format.h"
+#include "quantity.h"
 #include "util.h"
 
 /* Thresholds, in one place: a level at or above WARN_SHARE of what it has is warned about. */
@@ -122,8 +124,8 @@ static void add_pod(struct topo_node *n, const struct topo_pod_in *p)
 {
 	n->requests_cpu += p->requests_cpu;
 	n->limits_cpu += p->limits_cpu;
-	n->requests_mem += p->requests_mem;
-	n->limits_mem += p->limits_mem;
+	n->requests_mem = quantity_add(n->requests_mem, p->requests_mem);
+	n->limits_mem = quantity_add(n->limits_mem, p->limits_mem);
 	const char *name = p->workload ? p->workload : p->name;
 	const char *kind = p->workload && p->kind ? p->kind : "Pod";
 	struct topo_workload *w = NULL;
@@ -145,7 +147,7 @@ static void add_pod(struct topo_node *n, const struct topo_pod_in *p)
 	}
 	w->pods++;
 	w->requests_cpu += p->requests_cpu;
-	w->requests_mem += p->requests_mem;
+	w->requests_mem = quantity_add(w->requests_mem, p->requests_mem);
 }
 
 static void bytes(int64_t v, char *out, size_t size)
@@ -227,7 +229,7 @@ static void model_warnings(struct topology *t, const struct topo_guest_in *g)
 	const struct topology_input *in = t->in;
 	int64_t loaded = 0;
 	for (size_t i = 0; i < in->n_loaded; i++) {
-		loaded += in->loaded[i].size;
+		loaded = quantity_add(loaded, in->loaded[i].size);
 	}
 	char a[32], b[32], c[32];
 	char subject[200];
@@ -320,8 +322,14 @@ void topology_build(const struct topology_input *in, struct topology *out)
 				}
 			}
 			if (running(gi)) {
-				h->alloc_cpus += gi->cpus > 0 ? gi->cpus : 0;
-				h->alloc_mem += gi->mem_total > 0 ? gi->mem_total : 0;
+				if (gi->cpus > 0) {
+					h->alloc_cpus = h->alloc_cpus > INT_MAX - gi->cpus
+					                        ? INT_MAX
+					                        : h->alloc_cpus + gi->cpus;
+				}
+				if (gi->mem_total > 0) {
+					h->alloc_mem = quantity_add(h->alloc_mem, gi->mem_total);
+				}
 			}
 		}
 		if (h->n_guests > 1) {

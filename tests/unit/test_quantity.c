@@ -134,12 +134,25 @@ static void test_garbage(void **state)
 	assert_int_equal(v, 77);
 }
 
+/* Sums of quantities stop at the ends instead of wrapping (a hostile server's 9E requests). */
+static void test_add(void **state)
+{
+	(void)state;
+	assert_int_equal(quantity_add(2, 3), 5);
+	assert_int_equal(quantity_add(-2, 3), 1);
+	assert_int_equal(quantity_add(INT64_MAX, 73400320), INT64_MAX);
+	assert_int_equal(quantity_add(INT64_MAX - 1, 1), INT64_MAX);
+	assert_int_equal(quantity_add(INT64_MIN, -1), INT64_MIN);
+	assert_int_equal(quantity_add(INT64_MAX, INT64_MIN), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_cpu),       cmocka_unit_test(test_memory),
 	        cmocka_unit_test(test_exponent),  cmocka_unit_test(test_sign),
 	        cmocka_unit_test(test_saturates), cmocka_unit_test(test_garbage),
+	        cmocka_unit_test(test_add),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

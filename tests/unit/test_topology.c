@@ -1,6 +1,7 @@
 /* test_topology.c: matching Kubernetes nodes to guests, allocation sums, warnings and the JSON
  * of the lab's tree, on the seed's lab shape: pve-a runs the control-plane/apps guest, pve-b the
  * inference guest with the iGPU and Ollama. */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,12 +305,37 @@ static void test_empty_and_hostile(void **state)
 	topology_finish(&t);
 }
 
+/* Found by fuzz_k8s_watch: requests near INT64_MAX summed over containers, pods and guests
+ * saturate instead of overflowing (undefined behaviour, and a negative "requested"). */
+static void test_huge_sums(void **state)
+{
+	(void)state;
+	struct lab l;
+	lab_init(&l);
+	l.pods[0].requests_mem = INT64_MAX;
+	l.pods[0].limits_mem = INT64_MAX - 1;
+	l.pods[1].requests_mem = INT64_MAX / 2 + 7;
+	l.pods[1].limits_mem = INT64_MAX;
+	l.guests[0].cpus = INT_MAX;
+	l.guests[0].mem_total = INT64_MAX;
+	l.loaded[0].size = INT64_MAX;
+	struct topology t;
+	topology_build(&l.in, &t);
+	assert_int_equal(t.hosts[0].alloc_cpus, INT_MAX);
+	assert_int_equal(t.hosts[0].alloc_mem, INT64_MAX);
+	const struct topo_node *n = guest(&t, 101)->node;
+	assert_int_equal(n->requests_mem, INT64_MAX);
+	assert_int_equal(n->limits_mem, INT64_MAX);
+	assert_int_equal(n->workloads[1].requests_mem, INT64_MAX);
+	topology_finish(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_matching_rules),    cmocka_unit_test(test_sums_and_workloads),
 	        cmocka_unit_test(test_warnings),          cmocka_unit_test(test_json_shape),
-	        cmocka_unit_test(test_empty_and_hostile),
+	        cmocka_unit_test(test_empty_and_hostile), cmocka_unit_test(test_huge_sums),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

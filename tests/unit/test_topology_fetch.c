@@ -129,6 +129,29 @@ static void test_pods(void **state)
 	pod_list_finish(&l);
 }
 
+/* Two containers asking for 8Ei each: the pod's sum stops at INT64_MAX (fuzz_k8s_watch found
+ * the signed overflow). */
+static void test_pods_huge_requests(void **state)
+{
+	(void)state;
+	static const char body[] =
+	        "{\"kind\":\"PodList\",\"items\":[{\"metadata\":{\"name\":\"big\",\"namespace\":"
+	        "\"lab\"},\"spec\":{\"containers\":["
+	        "{\"resources\":{\"requests\":{\"memory\":\"8Ei\"},\"limits\":{\"memory\":\"8Ei\"}}"
+	        "},"
+	        "{\"resources\":{\"requests\":{\"memory\":\"8Ei\"},\"limits\":{\"memory\":\"70Mi\"}"
+	        "}}"
+	        "]},\"status\":{\"phase\":\"Running\"}}]}";
+	struct pod_list l = {0};
+	struct err e;
+	err_clear(&e);
+	assert_true(k8s_parse_pod_table(body, strlen(body), &l, NULL, &e));
+	assert_int_equal(l.len, 1);
+	assert_int_equal(l.items[0].requests_mem, INT64_MAX);
+	assert_int_equal(l.items[0].limits_mem, INT64_MAX);
+	pod_list_finish(&l);
+}
+
 /* A Table row with only metadata (the default includeObject) has no requests: not counted. */
 static void test_pods_metadata_only(void **state)
 {
@@ -208,9 +231,12 @@ static void test_input_from_nodes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_agent_addresses),    cmocka_unit_test(test_pods),
-	        cmocka_unit_test(test_pods_metadata_only), cmocka_unit_test(test_url_host),
+	        cmocka_unit_test(test_agent_addresses),
+	        cmocka_unit_test(test_pods),
+	        cmocka_unit_test(test_pods_metadata_only),
+	        cmocka_unit_test(test_url_host),
 	        cmocka_unit_test(test_input_from_nodes),
+	        cmocka_unit_test(test_pods_huge_requests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
