@@ -147,3 +147,25 @@ long health_backoff_ms(const struct health *h)
 	long delay = base - spread + (long)arc4random_uniform((uint32_t)(2 * spread + 1));
 	return delay > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : delay;
 }
+
+/* The longest wait a Retry-After gets honoured for. */
+#define RETRY_AFTER_CAP_MS (5L * 60 * 1000)
+/* What http_append_retry_after (http.h) adds to the message of a 429 or 503 with Retry-After. */
+#define RETRY_AFTER_TEXT "the server asks to retry after "
+
+long health_retry_after_ms(const struct err *e)
+{
+	if (e->http_status != 429 && e->http_status != 503) {
+		return -1;
+	}
+	const char *p = strstr(e->msg, RETRY_AFTER_TEXT);
+	if (!p) {
+		return -1;
+	}
+	char *end;
+	double sec = strtod(p + strlen(RETRY_AFTER_TEXT), &end);
+	if (end == p + strlen(RETRY_AFTER_TEXT) || !(sec >= 0)) {
+		return -1;
+	}
+	return sec * 1000 >= (double)RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : (long)(sec * 1000);
+}

@@ -44,4 +44,9 @@ void health_describe(const struct health *h, double now, double refresh_s, char 
  * failed. */
 long health_backoff_ms(const struct health *h);
 
+/* health_retry_after_ms: the wait a 429 or 503 asked for with Retry-After (read from the text
+ * http_append_retry_after put in its message), capped at 5 minutes (a server asking for more, or
+ * a broken header, is asked again after that); -1 when it did not ask. */
+long health_retry_after_ms(const struct err *e);
+
 #endif

@@ -103,12 +103,6 @@ static void mark_ok(struct pod_store *s)
 	}
 }
 
-static void mark_failed(struct pod_store *s, const struct err *e)
-{
-	health_fail(&s->health, e);
-	notify(s);
-}
-
 /* --- the sorted set --- */
 
 static const char *ns_of(const char *ns)
@@ -253,6 +247,21 @@ static void schedule_retry(struct pod_store *s, long delay_ms)
 	evtimer_add(s->retry, &tv);
 }
 
+/* fail_and_retry: FAILING with e; the next try after the backoff, or after the Retry-After the
+ * server asked when that is longer; the status line counts down to it ("failing, retry in 4s"). */
+static void fail_and_retry(struct pod_store *s, const struct err *e)
+{
+	health_fail(&s->health, e);
+	long delay = health_backoff_ms(&s->health);
+	long asked = health_retry_after_ms(e);
+	if (asked > delay) {
+		delay = asked;
+	}
+	s->health.retry_at = now_wall() + (double)delay / 1000.0;
+	schedule_retry(s, delay);
+	notify(s);
+}
+
 /* --- LIST --- */
 
 static void on_list(void *ud, struct k8s_pods *r)
@@ -266,8 +275,7 @@ static void on_list(void *ud, struct k8s_pods *r)
 		} else {
 			err_set(&e, ERR_NETWORK, 0, "kubernetes: the pod list failed");
 		}
-		mark_failed(s, &e);
-		schedule_retry(s, health_backoff_ms(&s->health));
+		fail_and_retry(s, &e);
 	} else {
 		replace_all(s, &r->pods);
 		free(s->rv);
@@ -407,8 +415,7 @@ static void watch_stalled(struct pod_store *s)
 	if (s->last_heard > 0 && s->health.last_ok > s->last_heard) {
 		s->health.last_ok = s->last_heard; /* the rows are as old as the last line heard */
 	}
-	mark_failed(s, &e);
-	schedule_retry(s, health_backoff_ms(&s->health));
+	fail_and_retry(s, &e);
 }
 
 static void on_watch_done(void *ud, struct http_response *resp, const struct err *err)
@@ -428,14 +435,12 @@ static void on_watch_done(void *ud, struct http_response *resp, const struct err
 		start_list(s); /* the resourceVersion is too old: only a new list is consistent */
 	} else if (stop == STOP_ERROR || stop == STOP_RESYNC) {
 		s->need_list = stop == STOP_RESYNC;
-		mark_failed(s, &s->stop_err);
-		schedule_retry(s, health_backoff_ms(&s->health));
+		fail_and_retry(s, &s->stop_err);
 	} else if (err && err->code == ERR_TIMEOUT &&
 	           now_mono_ms() - s->watch_started_ms >= s->idle_ms - 100) {
 		watch_stalled(s);
 	} else if (err) {
-		mark_failed(s, err);
-		schedule_retry(s, health_backoff_ms(&s->health));
+		fail_and_retry(s, err);
 	} else if (s->watch_lines == 0 && now_mono_ms() - s->watch_started_ms < WATCH_QUICK_MS) {
 		/* Ended at once with nothing said: do not spin; back off a little. */
 		long delay = 1000;

@@ -19,12 +19,6 @@
 #define DEFAULT_REFRESH_S 5
 #define HIDDEN_FACTOR 4 /* polls are this much rarer while nothing shows the data */
 #define SEED_TRIES 3    /* rrddata fetches per node before its history goes unseeded */
-/* The longest wait a Retry-After gets honoured for: a server asking for more (or a broken header)
- * is asked again after this. */
-#define RETRY_AFTER_CAP_MS (5L * 60 * 1000)
-/* What http_append_retry_after (http.h) adds to the message of a 429 or 503 that had Retry-After.
- */
-#define RETRY_AFTER_TEXT "the server asks to retry after "
 
 enum { SRC_PVE, SRC_K8S, SRC_COUNT };
 
@@ -347,29 +341,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	start_poll(s);
 }
 
-/* retry_after_ms: the wait a 429 or 503 asked for with Retry-After (read from the text that
- * http_append_retry_after put in its message), capped at RETRY_AFTER_CAP_MS; -1 when it did not
- * ask. */
-static int64_t retry_after_ms(const struct err *e)
-{
-	if (e->http_status != 429 && e->http_status != 503) {
-		return -1;
-	}
-	const char *p = strstr(e->msg, RETRY_AFTER_TEXT);
-	if (!p) {
-		return -1;
-	}
-	char *end;
-	double sec = strtod(p + strlen(RETRY_AFTER_TEXT), &end);
-	if (end == p + strlen(RETRY_AFTER_TEXT) || !(sec >= 0)) {
-		return -1;
-	}
-	return sec * 1000 >= (double)RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS
-	                                                : (int64_t)(sec * 1000);
-}
-
 /* After a failed poll: the health takes the error, the old data stays, the retry backs off, and
- * never comes sooner than a Retry-After of the answer asked (up to RETRY_AFTER_CAP_MS). */
+ * never comes sooner than a Retry-After of the answer asked (health_retry_after_ms). */
 static void poll_failed(struct poll_src *s, const struct err_list *errors)
 {
 	struct err e;
@@ -382,7 +355,7 @@ static void poll_failed(struct poll_src *s, const struct err_list *errors)
 	health_fail(&s->health, &e);
 	int64_t delay = health_backoff_ms(&s->health);
 	for (size_t i = 0; i < errors->len; i++) {
-		int64_t asked = retry_after_ms(&errors->items[i]);
+		int64_t asked = health_retry_after_ms(&errors->items[i]);
 		if (asked > delay) {
 			delay = asked;
 		}

@@ -357,7 +357,7 @@ static void test_list_resource_version(void **state)
 /* ======== the store against a played apiserver ======== */
 
 enum list_mode { LIST_PAGED, LIST_RELIST, LIST_503, LIST_BODY };
-enum watch_mode { WATCH_STREAM, WATCH_503, WATCH_410 };
+enum watch_mode { WATCH_STREAM, WATCH_503, WATCH_410, WATCH_429 };
 
 struct fixture {
 	struct event_base *base;
@@ -444,6 +444,10 @@ static void on_server_request(struct evhttp_request *req, void *arg)
 			reply(req, 503, "Service Unavailable", status_503);
 		} else if (f->watch_mode == WATCH_410) {
 			reply(req, 410, "Gone", status_410);
+		} else if (f->watch_mode == WATCH_429) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+			                  "3");
+			reply(req, 429, "Too Many Requests", "{}");
 		} else {
 			struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 			evhttp_add_header(out, "Content-Type", "application/json");
@@ -671,7 +675,8 @@ static void test_store_503_keeps_data_and_retries(void **state)
 	assert_contains(h->last_err.msg, "the server is currently unable to handle the request");
 	char text[256];
 	health_describe(h, now_wall(), 2, text, sizeof(text));
-	assert_true(str_has_prefix(text, "failing: 503 "));
+	assert_true(str_has_prefix(text, "failing, retry in 1s: 503 ") ||
+	            str_has_prefix(text, "failing, retry in 2s: 503 "));
 	assert_contains(text, " — data ");
 	/* The data stays. */
 	assert_int_equal(n_pods(f), 5);
@@ -698,6 +703,38 @@ static void test_store_503_keeps_data_and_retries(void **state)
 	assert_int_equal(n_pods(f), 5);
 	health_describe(pod_store_health(f->store), now_wall(), 2, text, sizeof(text));
 	assert_string_equal(text, "ok");
+}
+
+/* A watch answered 429 with Retry-After: 3: the next try waits the 3 s asked (not the 1 s
+ * backoff), and the status line counts down to it. */
+static void test_store_429_retry_after(void **state)
+{
+	struct fixture *f = *state;
+	start_store(f);
+	send_line(f, f->lab[0]);
+	SUPPORT_WAIT_FOR(f->base, n_pods(f) == 5, 3000);
+
+	f->watch_mode = WATCH_429;
+	end_watch(f);
+	SUPPORT_WAIT_FOR(f->base, health_state(f) == HEALTH_FAILING, 3000);
+	int64_t failed_at = f->watch_at_ms;
+	char text[256];
+	health_describe(pod_store_health(f->store), now_wall(), 2, text, sizeof(text));
+	if (!str_has_prefix(text, "failing, retry in 3s: 429 ")) {
+		fail_msg("status: %s", text);
+	}
+	assert_contains(text, "the server asks to retry after 3 s");
+	assert_int_equal(n_pods(f), 5); /* the rows stay */
+
+	f->watch_mode = WATCH_STREAM;
+	SUPPORT_WAIT_FOR(f->base, f->watch != NULL && f->watches == 3, 6000);
+	int64_t gap = f->watch_at_ms - failed_at;
+	if (gap < 2900) {
+		fail_msg("retried after %lld ms, before the 3 s asked", (long long)gap);
+	}
+	send_line(f, f->lab[3]);
+	SUPPORT_WAIT_FOR(f->base, health_state(f) == HEALTH_OK, 3000);
+	assert_true(pod_store_health(f->store)->retry_at == 0);
 }
 
 /* A list answered 503: failing (connecting before), retried until it works. */
@@ -888,6 +925,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_store_list_watch_relist, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_503_keeps_data_and_retries, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_store_429_retry_after, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_list_503, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_watch_http_410, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_garbage_relists, setup, teardown),
