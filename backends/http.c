@@ -43,9 +43,11 @@ struct http_request {
 	bool stalled;         /* the stall watch ended the attempt */
 	/* Copies of the options, owned. */
 	char *backend, *method, *url, *body;
+	char *fetch_url;               /* url with tls.server_name as its host, or NULL */
+	struct curl_slist *connect_to; /* where fetch_url's host really is */
 	size_t body_len;
 	struct http_tls tls;
-	char *tls_strings[5]; /* [4] is the client key, wiped when freed */
+	char *tls_strings[6]; /* [4] is the client key, wiped when freed */
 	long connect_timeout_ms, timeout_ms, idle_timeout_ms;
 	size_t max_body;
 	int max_retries;
@@ -205,9 +207,11 @@ static void request_free(struct http_request *req)
 	if (req->tls_strings[4]) {
 		explicit_bzero(req->tls_strings[4], strlen(req->tls_strings[4]));
 	}
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		free(req->tls_strings[i]);
 	}
+	free(req->fetch_url);
+	curl_slist_free_all(req->connect_to);
 	buf_finish(&req->body_in);
 	response_reset(&req->resp);
 	free(req->resp.reason);
@@ -543,7 +547,10 @@ static bool begin_attempt(struct http_request *req)
 	req->resp.attempts++;
 	req->errbuf[0] = '\0';
 	req->stopped_by_chunk = req->too_large = false;
-	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(easy, CURLOPT_URL, req->fetch_url ? req->fetch_url : req->url);
+	if (req->connect_to) {
+		curl_easy_setopt(easy, CURLOPT_CONNECT_TO, req->connect_to);
+	}
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -586,6 +593,39 @@ static bool begin_attempt(struct http_request *req)
 	return true;
 }
 
+/* route_server_name makes the TLS name tls.server_name while the connection still goes to the
+ * url's host: curl fetches fetch_url (the url with server_name as host), connect_to sends that
+ * name's connections to the url's host and port, and a Host header keeps the url's host (as
+ * kubectl sends it). False when either is not a usable host. */
+static bool route_server_name(struct http_request *req)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *explicit_port = NULL, *fetch = NULL;
+	bool ok = curl_url_set(u, CURLUPART_URL, req->url, 0) == CURLUE_OK &&
+	          curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	          curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	          curl_url_set(u, CURLUPART_HOST, req->tls.server_name, 0) == CURLUE_OK &&
+	          curl_url_get(u, CURLUPART_URL, &fetch, 0) == CURLUE_OK &&
+	          !strpbrk(req->tls.server_name, ":/@[] \t\r\n");
+	if (ok) {
+		char *route = xasprintf("%s:%s:%s:%s", req->tls.server_name, port, host, port);
+		req->connect_to = curl_slist_append(NULL, route);
+		free(route);
+		req->fetch_url = xstrdup(fetch);
+		bool has_port = curl_url_get(u, CURLUPART_PORT, &explicit_port, 0) == CURLUE_OK;
+		char *hd = has_port ? xasprintf("Host: %s:%s", host, explicit_port)
+		                    : xasprintf("Host: %s", host);
+		req->headers = curl_slist_append(req->headers, hd);
+		free(hd);
+	}
+	curl_free(host);
+	curl_free(port);
+	curl_free(explicit_port);
+	curl_free(fetch);
+	curl_url_cleanup(u);
+	return ok;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
@@ -619,6 +659,7 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 		req->tls.client_cert_pem = req->tls_strings[3] =
 		        dup_or_null(o->tls->client_cert_pem);
 		req->tls.client_key_pem = req->tls_strings[4] = dup_or_null(o->tls->client_key_pem);
+		req->tls.server_name = req->tls_strings[5] = dup_or_null(o->tls->server_name);
 	}
 	for (const char *const *hd = o->headers; hd && *hd; hd++) {
 		req->headers = curl_slist_append(req->headers, *hd);
@@ -639,6 +680,16 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 	if (!str_has_prefix(req->url, "http://") && !str_has_prefix(req->url, "https://")) {
 		err_set(&req->start_err, ERR_CONFIG, 0,
 		        "%s: url '%s' must start with https:// or http://", req->backend, req->url);
+		schedule(req, 0);
+		return req;
+	}
+	if (req->tls.server_name && str_has_prefix(req->url, "https://") &&
+	    !route_server_name(req)) {
+		err_set(&req->start_err, ERR_CONFIG, 0,
+		        "%s: tls-server-name '%s' is not a host name (or url '%s' has no host): "
+		        "fix "
+		        "it in the kubeconfig",
+		        req->backend, req->tls.server_name, req->url);
 		schedule(req, 0);
 		return req;
 	}

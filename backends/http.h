@@ -22,6 +22,10 @@ struct http_tls {
 	bool insecure;               /* verify nothing */
 	const char *client_cert_pem; /* client certificate (PEM text) */
 	const char *client_key_pem;  /* its key (PEM text) */
+	/* The name the certificate is checked against and sent as SNI, when it is not the url's
+	 * host (kubeconfig tls-server-name): the connection still goes to the url's host and port,
+	 * and Host stays the url's. */
+	const char *server_name;
 };
 
 struct http_response {

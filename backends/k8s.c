@@ -202,6 +202,7 @@ static void ensure_loaded(struct k8s *k)
 	k->tls.insecure = k->target.insecure;
 	k->tls.client_cert_pem = k->target.client_cert_pem;
 	k->tls.client_key_pem = k->target.client_key_pem;
+	k->tls.server_name = k->target.tls_server_name;
 }
 
 /* --- turning answers into errors a person can act on --- */

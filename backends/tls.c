@@ -146,6 +146,14 @@ void tls_describe_failure(const struct tls_state *st, const char *curl_msg, char
 		        "purpose, "
 		        "put the new value in the config",
 		        st->seen[0] ? st->seen : "(none)", st->pin);
+	} else if (st->seen[0] && strstr(curl_msg, "target host name")) {
+		/* curl's words for a certificate made out to other names */
+		snprintf(
+		        out, out_size,
+		        "TLS certificate is not for this host name (%s): use a name it carries in "
+		        "the url (with a kubeconfig: tls-server-name), or, if that is your server, "
+		        "pin it with: fingerprint = %s",
+		        curl_msg, st->seen);
 	} else if (st->seen[0]) {
 		snprintf(
 		        out, out_size,

@@ -415,6 +415,38 @@ def kubeconfig_context_and_env(lab):
     check(r.code == 0 and r.json()["pods"], "$KUBECONFIG list with a missing file", r)
 
 
+def kubeconfig_with(lab, extra):
+    """A copy of labsim's kubeconfig with `extra` added to its cluster (after server:)."""
+    with open(os.path.join(lab.dir, "kubeconfig")) as f:
+        text = f.read()
+    text = re.sub(r"^(    server: .*)$", lambda m: m.group(1) + "\n" + extra, text, count=1,
+                  flags=re.M)
+    path = os.path.join(lab.dir, "kubeconfig-sni")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return lab.write_config("[kubernetes]\nkubeconfig = %s\n" % path)
+
+
+@test
+def kubeconfig_tls_server_name(lab):
+    # The certificate is checked against tls-server-name, not the url's host (127.0.0.1): a
+    # name the certificate does not carry is refused before a request is sent ...
+    cfg = kubeconfig_with(lab, "    tls-server-name: wrong.example")
+    r = run("pods", config=cfg)
+    check(r.code == 3 and "kubernetes" in r.err and "wrong.example" in r.err and
+          "not for this host name" in r.err and "tls-server-name" in r.err,
+          "a tls-server-name the certificate lacks is refused, exit 3, naming it", r)
+    # ... and one it carries (localhost) works while the connection still goes to 127.0.0.1.
+    cfg = kubeconfig_with(lab, "    tls-server-name: localhost")
+    r = run("pods", "--json", config=cfg)
+    check(r.code == 0 and r.json()["pods"], "tls-server-name: localhost lists the pods", r)
+    cfg = kubeconfig_with(lab, "    tls-server-name: 'bad host:1'")
+    r = run("pods", config=cfg)
+    check(r.code == 2 and "tls-server-name 'bad host:1'" in r.err,
+          "an unusable tls-server-name is a configuration error", r)
+
+
 @test
 def kubeconfig_missing_context(lab):
     kc = os.path.join(lab.dir, "kubeconfig")
