@@ -304,6 +304,142 @@ char *github_dispatch_body(const char *ref, const char *const *keys, const char 
 	return out;
 }
 
+/* next_word splits one shell-like word off *p into a heap string; NULL at the end of the line,
+ * or (with *bad set) at an unterminated quote. */
+static char *next_word(const char **p, bool *bad)
+{
+	const char *s = *p;
+	while (*s == ' ' || *s == '\t') {
+		s++;
+	}
+	if (!*s) {
+		*p = s;
+		return NULL;
+	}
+	struct buf w;
+	buf_init(&w);
+	char quote = 0;
+	for (; *s; s++) {
+		if (quote == '\'') {
+			if (*s == '\'') {
+				quote = 0;
+			} else {
+				buf_append(&w, s, 1);
+			}
+		} else if (*s == '\\' && s[1] && quote != '\'') {
+			s++;
+			buf_append(&w, s, 1);
+		} else if (quote == '"') {
+			if (*s == '"') {
+				quote = 0;
+			} else {
+				buf_append(&w, s, 1);
+			}
+		} else if (*s == '\'' || *s == '"') {
+			quote = *s;
+		} else if (*s == ' ' || *s == '\t') {
+			break;
+		} else {
+			buf_append(&w, s, 1);
+		}
+	}
+	*p = s;
+	if (quote) {
+		*bad = true;
+		buf_finish(&w);
+		return NULL;
+	}
+	buf_append(&w, "", 1); /* the NUL */
+	return w.data;
+}
+
+static void run_request_input(struct github_run_request *r, const char *kv, const char *eq)
+{
+	char *key = xstrndup(kv, (size_t)(eq - kv));
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->keys[i], key) == 0) {
+			free(key);
+			free(r->values[i]);
+			r->values[i] = xstrdup(eq + 1);
+			return;
+		}
+	}
+	r->keys = xrealloc(r->keys, (r->n + 1) * sizeof(*r->keys));
+	r->values = xrealloc(r->values, (r->n + 1) * sizeof(*r->values));
+	r->keys[r->n] = key;
+	r->values[r->n++] = xstrdup(eq + 1);
+}
+
+bool github_parse_run_line(const char *line, const char *default_ref,
+                           struct github_run_request *out, struct err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->ref = xstrdup(default_ref);
+	bool bad = false, ok = true;
+	const char *p = line;
+	char *w;
+	enum { WANT_ANY, WANT_REF, WANT_INPUT } want = WANT_ANY;
+	while (ok && (w = next_word(&p, &bad))) {
+		const char *kv = w;
+		if (want == WANT_REF || str_has_prefix(w, "--ref=")) {
+			const char *ref = want == WANT_REF ? w : w + 6;
+			if (!*ref) {
+				ok = err_set(err, ERR_USAGE, 0, "--ref wants a branch or tag name");
+			} else {
+				free(out->ref);
+				out->ref = xstrdup(ref);
+			}
+			want = WANT_ANY;
+			free(w);
+			continue;
+		}
+		if (want == WANT_ANY && strcmp(w, "--ref") == 0) {
+			want = WANT_REF;
+			free(w);
+			continue;
+		}
+		if (want == WANT_ANY && strcmp(w, "--input") == 0) {
+			want = WANT_INPUT;
+			free(w);
+			continue;
+		}
+		if (want == WANT_ANY && str_has_prefix(w, "--input=")) {
+			kv = w + 8;
+		}
+		const char *eq = strchr(kv, '=');
+		if (!eq || eq == kv) {
+			ok = err_set(
+			        err, ERR_USAGE, 0,
+			        "'%s' is not an input: give KEY=VALUE (quote a value with spaces) "
+			        "or --ref REF",
+			        w);
+		} else {
+			run_request_input(out, kv, eq);
+		}
+		want = WANT_ANY;
+		free(w);
+	}
+	if (ok && bad) {
+		ok = err_set(err, ERR_USAGE, 0, "a quote is not closed: %s", line);
+	} else if (ok && want != WANT_ANY) {
+		ok = err_set(err, ERR_USAGE, 0, "%s wants a value after it",
+		             want == WANT_REF ? "--ref" : "--input");
+	}
+	return ok;
+}
+
+void github_run_request_finish(struct github_run_request *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->keys[i]);
+		free(r->values[i]);
+	}
+	free(r->keys);
+	free(r->values);
+	free(r->ref);
+	memset(r, 0, sizeof(*r));
+}
+
 static bool run_is_workflow(const struct github_run *r, const char *workflow)
 {
 	char *end;

@@ -82,6 +82,22 @@ char *github_error_text(const char *body, size_t len);
 char *github_dispatch_body(const char *ref, const char *const *keys, const char *const *values,
                            size_t n);
 
+/* What a "run with inputs" line asks for: the ref and the workflow_dispatch inputs. */
+struct github_run_request {
+	char *ref;
+	char **keys, **values;
+	size_t n;
+};
+
+/* github_parse_run_line reads the line the console asks for before a dispatch, in the CLI's own
+ * words: "--ref R" (or --ref=R) and inputs as KEY=VALUE (an "--input" before one is allowed), split
+ * as a shell splits words ('...' and "..." quote, \ escapes). out->ref is default_ref unless the
+ * line names one; a key given twice keeps its last value. False with err (ERR_USAGE) saying which
+ * word is wrong. Free out with github_run_request_finish either way. */
+bool github_parse_run_line(const char *line, const char *default_ref,
+                           struct github_run_request *out, struct err *err);
+void github_run_request_finish(struct github_run_request *r);
+
 /* github_pick_run chooses, among runs (any order), the run a dispatch of workflow (file name,
  * ".github/workflows/" path, or numeric id as text) on ref made at `since` (epoch seconds, the
  * time of the POST): the oldest workflow_dispatch run on that ref created at or after since

@@ -50,7 +50,7 @@ struct app {
 	struct view *stack[MAX_STACK];
 	int depth;
 	enum mode mode;
-	char input[256];
+	char input[1024]; /* the filter, the command line, or the answer being typed */
 	size_t input_len;
 	char completion_note[128];
 	int help_scroll;
@@ -70,6 +70,7 @@ struct app {
 	char confirm_q[256];
 	char confirm_name[128]; /* "" for a y/N question */
 	app_confirm_fn confirm_fn;
+	app_ask_fn ask_fn; /* set instead of confirm_fn: a line of text is asked (app_ask) */
 	void *confirm_ud;
 };
 
@@ -95,27 +96,70 @@ struct guest_actions *app_guest_actions(struct app *a)
 	return a->guest_actions;
 }
 
+/* decline_pending: the question on the bottom line (if any) is answered "no" (one question at a
+ * time: a newer one replaces it). */
+static void decline_pending(struct app *a)
+{
+	if (a->mode != MODE_CONFIRM) {
+		return;
+	}
+	app_confirm_fn cfn = a->confirm_fn;
+	app_ask_fn afn = a->ask_fn;
+	a->confirm_fn = NULL;
+	a->ask_fn = NULL;
+	a->mode = MODE_NORMAL;
+	if (cfn) {
+		cfn(a->confirm_ud, false);
+	} else if (afn) {
+		afn(a->confirm_ud, NULL);
+	}
+}
+
+/* refused_readonly: a changing action in a read-only console is refused with a message. */
+static bool refused_readonly(struct app *a, const char *question)
+{
+	if (!app_readonly(a)) {
+		return false;
+	}
+	app_message(a, true, "%s: refused, labdeck runs read-only (%s)", question,
+	            a->readonly ? "--readonly" : "[ui] readonly = true");
+	return true;
+}
+
+static void question_begin(struct app *a, const char *question, const char *initial)
+{
+	snprintf(a->confirm_q, sizeof(a->confirm_q), "%s", question);
+	snprintf(a->input, sizeof(a->input), "%s", initial ? initial : "");
+	a->input_len = strlen(a->input);
+	a->mode = MODE_CONFIRM;
+	app_dirty(a);
+}
+
 void app_confirm(struct app *a, const char *question, const char *type_name, app_confirm_fn fn,
                  void *ud)
 {
-	if (a->readonly || a->cfg->ui.readonly) {
-		app_message(a, true, "%s: refused, labdeck runs read-only (%s)", question,
-		            a->readonly ? "--readonly" : "[ui] readonly = true");
+	if (refused_readonly(a, question)) {
 		fn(ud, false);
 		return;
 	}
-	if (a->mode == MODE_CONFIRM && a->confirm_fn) {
-		a->confirm_fn(a->confirm_ud,
-		              false); /* one question at a time: the older is declined */
-	}
-	snprintf(a->confirm_q, sizeof(a->confirm_q), "%s", question);
+	decline_pending(a);
 	snprintf(a->confirm_name, sizeof(a->confirm_name), "%s", type_name ? type_name : "");
 	a->confirm_fn = fn;
 	a->confirm_ud = ud;
-	a->input[0] = '\0';
-	a->input_len = 0;
-	a->mode = MODE_CONFIRM;
-	app_dirty(a);
+	question_begin(a, question, NULL);
+}
+
+void app_ask(struct app *a, const char *question, const char *initial, app_ask_fn fn, void *ud)
+{
+	if (refused_readonly(a, question)) {
+		fn(ud, NULL);
+		return;
+	}
+	decline_pending(a);
+	a->confirm_name[0] = '\0';
+	a->ask_fn = fn;
+	a->confirm_ud = ud;
+	question_begin(a, question, initial);
 }
 
 bool app_readonly(struct app *a)
@@ -123,22 +167,11 @@ bool app_readonly(struct app *a)
 	return a->readonly || a->cfg->ui.readonly;
 }
 
-/* confirm_key: y (or the exact name then Enter) confirms; anything else declines. */
-static void confirm_key(struct app *a, int key)
+/* input_edit applies an editing key to the line being typed: Backspace (one UTF-8 character),
+ * ^U (all of it) or a character. False for any other key. */
+static bool input_edit(struct app *a, int key)
 {
-	bool decided = false, yes = false;
-	if (!a->confirm_name[0]) {
-		decided = true;
-		yes = key == 'y' || key == 'Y';
-	} else if (key == 27) {
-		decided = true;
-	} else if (key == '\n' || key == '\r' || key == KEY_ENTER + KEYS_FN_BASE) {
-		decided = true;
-		yes = strcmp(a->input, a->confirm_name) == 0;
-		if (!yes) {
-			app_message(a, true, "the name did not match: nothing done");
-		}
-	} else if (key == KEY_BACKSPACE + KEYS_FN_BASE || key == 127 || key == 8) {
+	if (key == KEY_BACKSPACE + KEYS_FN_BASE || key == 127 || key == 8) {
 		while (a->input_len > 0) {
 			a->input_len--;
 			if ((a->input[a->input_len] & 0xC0) != 0x80) {
@@ -158,18 +191,61 @@ static void confirm_key(struct app *a, int key)
 			a->input_len += n;
 			a->input[a->input_len] = '\0';
 		}
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static bool is_enter(int key)
+{
+	return key == '\n' || key == '\r' || key == KEY_ENTER + KEYS_FN_BASE;
+}
+
+/* confirm_key: y (or the exact name then Enter) confirms; anything else declines. A line asked
+ * for (app_ask) is edited until Enter gives it or Esc cancels. */
+static void confirm_key(struct app *a, int key)
+{
+	bool decided = false, yes = false;
+	if (a->ask_fn) {
+		decided = key == 27 || is_enter(key);
+		yes = is_enter(key);
+		if (!decided) {
+			input_edit(a, key);
+		}
+	} else if (!a->confirm_name[0]) {
+		decided = true;
+		yes = key == 'y' || key == 'Y';
+	} else if (key == 27) {
+		decided = true;
+	} else if (is_enter(key)) {
+		decided = true;
+		yes = strcmp(a->input, a->confirm_name) == 0;
+		if (!yes) {
+			app_message(a, true, "the name did not match: nothing done");
+		}
+	} else {
+		input_edit(a, key);
 	}
 	if (decided) {
 		app_confirm_fn fn = a->confirm_fn;
+		app_ask_fn ask = a->ask_fn;
 		void *ud = a->confirm_ud;
 		a->mode = MODE_NORMAL;
 		a->confirm_fn = NULL;
+		a->ask_fn = NULL;
+		char *text = yes && ask ? xstrdup(a->input) : NULL;
 		a->input[0] = '\0';
 		a->input_len = 0;
 		if (!yes && !a->confirm_name[0]) {
 			app_message(a, false, "nothing done");
 		}
-		fn(ud, yes);
+		if (ask) {
+			ask(ud, text);
+		} else {
+			fn(ud, yes);
+		}
+		free(text);
 	}
 	app_dirty(a);
 }
@@ -506,6 +582,39 @@ static void draw_statusline(struct app *a, int y, int cols)
 	(void)x;
 }
 
+/* ask_line: "QUESTION (Enter: go on, Esc: cancel): TEXT"; when that is wider than the screen, the
+ * question gives way down to half the width, then the text's start gives way to "…", so that the
+ * end being typed, and the cursor, stay in sight. */
+static void ask_line(struct app *a, int cols, char *out, size_t size)
+{
+	char *head = xasprintf("%s (Enter: go on, Esc: cancel): ", a->confirm_q);
+	int want =
+	        cols - 1 - text_width(a->input); /* the whole question, if the text leaves room */
+	if (want < cols / 2) {
+		want = cols / 2;
+	}
+	if (text_width(head) > want) {
+		char *cut = text_fit(head, want, false);
+		free(head);
+		head = cut;
+	}
+	const char *tail = a->input;
+	int room = cols - 1 - text_width(head);
+	if (text_width(tail) > room) {
+		room -= 1; /* the "…" */
+		while (*tail && text_width(tail) > room) {
+			tail++;
+			while ((*tail & 0xC0) == 0x80) {
+				tail++;
+			}
+		}
+		snprintf(out, size, "%s…%s", head, tail);
+	} else {
+		snprintf(out, size, "%s%s", head, tail);
+	}
+	free(head);
+}
+
 static void draw_bottom(struct app *a, int y, int cols)
 {
 	wattrset(stdscr, palette_attr(SLOT_NORMAL));
@@ -530,8 +639,10 @@ static void draw_bottom(struct app *a, int y, int cols)
 	if (a->mode == MODE_CONFIRM) {
 		/* The question stands out: it is the one thing the next key decides. */
 		wattrset(stdscr, palette_attr(SLOT_STATUS_WARN) | A_BOLD);
-		char line[600];
-		if (a->confirm_name[0]) {
+		char line[1600];
+		if (a->ask_fn) {
+			ask_line(a, cols, line, sizeof(line));
+		} else if (a->confirm_name[0]) {
 			snprintf(line, sizeof(line),
 			         "%s: type %s and Enter to confirm (Esc: no): %s", a->confirm_q,
 			         a->confirm_name, a->input);
@@ -542,7 +653,7 @@ static void draw_bottom(struct app *a, int y, int cols)
 		char *safe = text_sanitize(line, false);
 		int x = put(stdscr, y, 0, cols, safe);
 		free(safe);
-		if (a->confirm_name[0]) {
+		if (a->confirm_name[0] || a->ask_fn) {
 			wmove(stdscr, y, x < cols ? x : cols - 1);
 			curs_set(1);
 		} else {
@@ -779,34 +890,10 @@ static void input_key(struct app *a, int key)
 		}
 	} else if (key == '\t' && a->mode == MODE_COMMAND) {
 		complete(a);
-	} else if (key == KEY_BACKSPACE + KEYS_FN_BASE || key == 127 || key == 8) {
-		if (a->input_len == 0) {
-			a->mode = MODE_NORMAL;
-		} else {
-			/* Remove one UTF-8 character. */
-			do {
-				a->input_len--;
-			} while (a->input_len > 0 && (a->input[a->input_len] & 0xC0) == 0x80);
-			a->input[a->input_len] = '\0';
-		}
-		if (a->mode == MODE_FILTER && lv) {
-			listview_set_filter(lv, a->input);
-		}
-	} else if (key == KEYS_CTRL('u')) {
-		a->input_len = 0;
-		a->input[0] = '\0';
-		if (a->mode == MODE_FILTER && lv) {
-			listview_set_filter(lv, "");
-		}
-	} else if (key >= 32 && key < KEYS_FN_BASE) {
-		char mb[8];
-		mbstate_t st = {0};
-		size_t n = wcrtomb(mb, (wchar_t)key, &st);
-		if (n != (size_t)-1 && a->input_len + n < sizeof(a->input)) {
-			memcpy(a->input + a->input_len, mb, n);
-			a->input_len += n;
-			a->input[a->input_len] = '\0';
-		}
+	} else if ((key == KEY_BACKSPACE + KEYS_FN_BASE || key == 127 || key == 8) &&
+	           a->input_len == 0) {
+		a->mode = MODE_NORMAL; /* Backspace on an empty line leaves it */
+	} else if (input_edit(a, key)) {
 		if (a->mode == MODE_FILTER && lv) {
 			listview_set_filter(lv, a->input); /* incremental, as you type */
 		}

@@ -63,6 +63,13 @@ void app_message(struct app *a, bool error, const char *fmt, ...)
 typedef void (*app_confirm_fn)(void *ud, bool yes);
 void app_confirm(struct app *a, const char *question, const char *type_name, app_confirm_fn fn,
                  void *ud);
+/* app_ask asks for a line of text before a changing action (a workflow's inputs, a DAG run's
+ * conf), on the bottom line: "QUESTION (Enter: go on, Esc: cancel): TEXT", the text starting as
+ * initial and edited with Backspace and ^U. fn(ud, text) runs once: with the line on Enter, with
+ * NULL on Esc (or when another question replaces this one). Refused at once in a read-only
+ * console, as app_confirm is. */
+typedef void (*app_ask_fn)(void *ud, const char *text);
+void app_ask(struct app *a, const char *question, const char *initial, app_ask_fn fn, void *ud);
 /* app_show switches to top-level view (1-8) with its list filtered to filter (NULL: none) and
  * the row whose key is select_key selected (NULL: as it was). */
 void app_show(struct app *a, int view, const char *select_key, const char *filter);

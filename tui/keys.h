@@ -75,6 +75,8 @@ enum key_scope {
 	X(ACT_GUEST_STOP, "stop", "stop the guest: power off (asks for its name)")                 \
 	X(ACT_GUEST_REBOOT, "reboot", "reboot the guest (asks first)")                             \
 	X(ACT_JOBS_TRIGGER, "trigger", "trigger the DAG, or run the CronJob now (asks first)")     \
+	X(ACT_JOBS_TRIGGER_CONF, "trigger-conf",                                                   \
+	  "trigger the DAG with a conf you type (a JSON object, asks first)")                      \
 	X(ACT_JOBS_PAUSE, "pause-dag", "pause or unpause the DAG (asks first)")                    \
 	X(ACT_HOST_COMMAND, "ssh-command", "type a command line to run on the host (asks first)")  \
 	X(ACT_HOST_OUTPUT, "ssh-output", "the last command's output (Esc stops it while it runs)") \
@@ -87,6 +89,8 @@ enum key_scope {
 	  "sync as a dry run: shows what would change (asks first)")                               \
 	X(ACT_DEPLOY_DISPATCH, "dispatch",                                                         \
 	  "run the selected workflow on [github] ref (asks first)")                                \
+	X(ACT_DEPLOY_DISPATCH_INPUTS, "dispatch-inputs",                                           \
+	  "run the selected workflow with a ref and inputs you type: --ref R KEY=VALUE...")        \
 	X(ACT_TOPO_FOLD, "fold", "fold or unfold the selected line of the tree")                   \
 	X(ACT_TOPO_OPEN, "open", "open the selected guest, node or workload in its own view")
 

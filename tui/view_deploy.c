@@ -61,6 +61,7 @@ struct dispatch_run {
 	struct deploy_view *dv;
 	struct dispatch_run *next;
 	char *workflow, *ref;
+	struct github_run_request inputs; /* typed before the question (I), or none */
 	enum dispatch_state state;
 	unsigned long id;
 	struct github *gh;
@@ -688,6 +689,7 @@ static void on_reap(evutil_socket_t fd, short what, void *ud)
 		github_run_finish(&d->run);
 		free(d->workflow);
 		free(d->ref);
+		github_run_request_finish(&d->inputs);
 		free(d->last);
 		free(d);
 	}
@@ -863,13 +865,51 @@ static void on_dispatch_answer(void *ud, bool yes)
 	d->id = ops_begin(app_ops(dv->base.app), "run workflow", target);
 	free(target);
 	d->state = DISPATCH_SENDING;
-	char *body = github_dispatch_body(d->ref, NULL, NULL, 0);
+	char *body = github_dispatch_body(d->ref, (const char *const *)d->inputs.keys,
+	                                  (const char *const *)d->inputs.values, d->inputs.n);
 	d->since = now_wall();
 	github_dispatch(d->gh, d->workflow, d->ref, body, on_dispatched, d);
 	free(body);
 }
 
-static void request_dispatch(struct deploy_view *dv, const char *workflow)
+/* ask_dispatch: the last question before a dispatch, with what it will send. */
+static void ask_dispatch(struct dispatch_run *d)
+{
+	struct buf q;
+	buf_init(&q);
+	buf_appendf(&q, "run workflow %s on %s", d->workflow, d->ref);
+	for (size_t i = 0; i < d->inputs.n; i++) {
+		buf_appendf(&q, "%s%s=%s", i == 0 ? " with " : ", ", d->inputs.keys[i],
+		            d->inputs.values[i]);
+	}
+	buf_append(&q, "", 1);
+	app_confirm(d->dv->base.app, q.data, NULL, on_dispatch_answer, d);
+	buf_finish(&q);
+}
+
+/* on_inputs: the line typed after I; read as the CLI reads --ref and --input, then asked. */
+static void on_inputs(void *ud, const char *text)
+{
+	struct dispatch_run *d = ud;
+	if (!text) {
+		dispatch_finish(d);
+		return;
+	}
+	struct err e;
+	err_clear(&e);
+	if (!github_parse_run_line(text, d->ref, &d->inputs, &e)) {
+		app_message(d->dv->base.app, true, "%s: nothing run", e.msg);
+		dispatch_finish(d);
+		return;
+	}
+	free(d->ref);
+	d->ref = xstrdup(d->inputs.ref);
+	ask_dispatch(d);
+}
+
+/* request_dispatch asks before running workflow on [github] ref; with_inputs first asks for the
+ * line of --ref and KEY=VALUE inputs (I). */
+static void request_dispatch(struct deploy_view *dv, const char *workflow, bool with_inputs)
 {
 	struct app *a = dv->base.app;
 	const struct config *cfg = app_config(a);
@@ -885,8 +925,14 @@ static void request_dispatch(struct deploy_view *dv, const char *workflow)
 	d->timer = evtimer_new(app_base(a), on_dispatch_timer, d);
 	d->next = dv->dispatches;
 	dv->dispatches = d;
-	char *q = xasprintf("run workflow %s on %s", d->workflow, d->ref);
-	app_confirm(a, q, NULL, on_dispatch_answer, d);
+	if (!with_inputs) {
+		ask_dispatch(d);
+		return;
+	}
+	char *q = xasprintf("run workflow %s: --ref REF and inputs KEY=VALUE", d->workflow);
+	char *initial = xasprintf("--ref %s ", d->ref);
+	app_ask(a, q, initial, on_inputs, d);
+	free(initial);
 	free(q);
 }
 
@@ -1176,8 +1222,9 @@ static bool detail_handle(struct view *v, enum action a, int key)
 		}
 		return true;
 	case ACT_DEPLOY_DISPATCH:
+	case ACT_DEPLOY_DISPATCH_INPUTS:
 		if (d->workflow) {
-			request_dispatch(d->dv, d->workflow);
+			request_dispatch(d->dv, d->workflow, a == ACT_DEPLOY_DISPATCH_INPUTS);
 		}
 		return true;
 	default:
@@ -1391,14 +1438,16 @@ static bool handle(struct view *v, enum action a, int key)
 	case ACT_DEPLOY_PRUNE:
 	case ACT_DEPLOY_DRY_RUN:
 	case ACT_DEPLOY_DISPATCH:
+	case ACT_DEPLOY_DISPATCH_INPUTS:
 		break;
 	default:
 		return false;
 	}
 	size_t row = listview_selected(focused(dv));
 	if (dv->focus == SEC_APPS) {
-		if (a == ACT_DEPLOY_DISPATCH) {
-			app_message(v->app, true, "W runs a GitHub workflow: Tab to the workflows");
+		if (a == ACT_DEPLOY_DISPATCH || a == ACT_DEPLOY_DISPATCH_INPUTS) {
+			app_message(v->app, true, "%s runs a GitHub workflow: Tab to the workflows",
+			            a == ACT_DEPLOY_DISPATCH ? "W" : "I");
 			return true;
 		}
 		if (row == (size_t)-1 || !dv->argo) {
@@ -1412,7 +1461,7 @@ static bool handle(struct view *v, enum action a, int key)
 		}
 		return true;
 	}
-	if (a != ACT_ENTER && a != ACT_DEPLOY_DISPATCH) {
+	if (a != ACT_ENTER && a != ACT_DEPLOY_DISPATCH && a != ACT_DEPLOY_DISPATCH_INPUTS) {
 		app_message(v->app, true, "%s syncs an ArgoCD application: Tab to the applications",
 		            a == ACT_DEPLOY_SYNC    ? "S"
 		            : a == ACT_DEPLOY_PRUNE ? "P"
@@ -1423,8 +1472,8 @@ static bool handle(struct view *v, enum action a, int key)
 		return true;
 	}
 	const struct github_workflow *wf = &dv->wfs.items[row];
-	if (a == ACT_DEPLOY_DISPATCH) {
-		request_dispatch(dv, file_of(wf->path));
+	if (a == ACT_DEPLOY_DISPATCH || a == ACT_DEPLOY_DISPATCH_INPUTS) {
+		request_dispatch(dv, file_of(wf->path), a == ACT_DEPLOY_DISPATCH_INPUTS);
 		return true;
 	}
 	const struct github_run *r = last_run(dv, wf);

@@ -37,6 +37,7 @@ struct follow {
 	bool pause; /* F_PAUSE: pause (true) or unpause */
 	bool dag_paused;
 	char *dag_id, *run_id, *ns, *name, *job;
+	char *conf; /* F_TRIGGER: the conf typed (C), or NULL for {} */
 	char *state;
 	unsigned long id; /* in the action log, once confirmed */
 	struct event *timer;
@@ -615,6 +616,7 @@ static void follow_free(struct follow *f)
 	free(f->ns);
 	free(f->name);
 	free(f->job);
+	free(f->conf);
 	free(f->state);
 	free(f);
 }
@@ -845,7 +847,7 @@ static void on_answer(void *ud, bool yes)
 	case F_TRIGGER:
 		f->id = ops_begin(app_ops(a), "trigger DAG", f->dag_id);
 		f->in_flight = true;
-		airflow_trigger(jv->af_ops, f->dag_id, NULL, on_triggered, f);
+		airflow_trigger(jv->af_ops, f->dag_id, f->conf, on_triggered, f);
 		break;
 	case F_PAUSE:
 		f->id = ops_begin(app_ops(a), f->pause ? "pause DAG" : "unpause DAG", f->dag_id);
@@ -872,7 +874,40 @@ static struct follow *follow_new(struct jobs_view *jv, enum follow_kind kind)
 	return f;
 }
 
-static void request_trigger(struct jobs_view *jv, const struct row *r)
+/* ask_trigger: the last question before a DAG run, with the conf it will send. */
+static void ask_trigger(struct follow *f)
+{
+	char *q = xasprintf("trigger a run of DAG %s%s%s%s", f->dag_id,
+	                    f->conf ? " with conf " : "", f->conf ? f->conf : "",
+	                    f->dag_paused ? " (paused: the run waits until it is unpaused)" : "");
+	app_confirm(f->jv->base.app, q, NULL, on_answer, f);
+	free(q);
+}
+
+/* on_conf: the conf typed after C; it must be a JSON object (as --conf on the command line). */
+static void on_conf(void *ud, const char *text)
+{
+	struct follow *f = ud;
+	if (!text) {
+		follow_free(f);
+		return;
+	}
+	struct err e;
+	err_clear(&e);
+	char *body = airflow_trigger_body(AIRFLOW_API_V1, text, &e);
+	if (!body) {
+		app_message(f->jv->base.app, true, "%s: nothing triggered", e.msg);
+		follow_free(f);
+		return;
+	}
+	free(body);
+	f->conf = xstrdup(text);
+	ask_trigger(f);
+}
+
+/* request_trigger asks before a DAG run (with_conf: after the conf is typed, C) or before running
+ * a CronJob now. */
+static void request_trigger(struct jobs_view *jv, const struct row *r, bool with_conf)
 {
 	struct app *a = jv->base.app;
 	if (r->dag) {
@@ -880,11 +915,17 @@ static void request_trigger(struct jobs_view *jv, const struct row *r)
 		struct follow *f = follow_new(jv, F_TRIGGER);
 		f->dag_id = xstrdup(d->dag_id);
 		f->dag_paused = d->paused;
-		char *q =
-		        xasprintf("trigger a run of DAG %s%s", d->dag_id,
-		                  d->paused ? " (paused: the run waits until it is unpaused)" : "");
-		app_confirm(a, q, NULL, on_answer, f);
+		if (!with_conf) {
+			ask_trigger(f);
+			return;
+		}
+		char *q = xasprintf("trigger DAG %s with conf (a JSON object)", d->dag_id);
+		app_ask(a, q, "{}", on_conf, f);
 		free(q);
+		return;
+	}
+	if (with_conf) {
+		app_message(a, true, "C passes a conf to an Airflow DAG; T runs a CronJob now");
 		return;
 	}
 	const struct k8s_cronjob *c = &jv->cjs.items[r->i];
@@ -1037,8 +1078,9 @@ static bool handle(struct view *v, enum action a, int key)
 		}
 		return true;
 	case ACT_JOBS_TRIGGER:
+	case ACT_JOBS_TRIGGER_CONF:
 		if (r) {
-			request_trigger(jv, r);
+			request_trigger(jv, r, a == ACT_JOBS_TRIGGER_CONF);
 		}
 		return true;
 	case ACT_JOBS_PAUSE:

@@ -9,6 +9,7 @@ Synchronisation is always a predicate polled every 50 ms with a timeout, never a
 Prints "ok NAME" or "FAIL NAME: detail" per test, then "N passed, N failed"; exits 1 on a failure.
 """
 import argparse
+import json
 import os
 import pty
 import re

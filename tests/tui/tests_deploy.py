@@ -209,6 +209,49 @@ def deploy_dispatch_followed_with_steps():
 
 
 @test
+def deploy_dispatch_with_inputs():
+    """I asks for --ref and KEY=VALUE inputs (the CLI's words), shows them in the question, and
+    sends exactly those; Esc and a word that is not an input send nothing."""
+    lb = Lab("--churn", "0")
+    try:
+        with Console(lb, w=120, h=30) as c:
+            c.first_frame()
+            open_deploy(c)
+            c.keys("Tab")
+            select_deploy(c, "deploy-models.yml")
+            c.keys("I")
+            c.wait_for(lambda s: "run workflow deploy-models.yml: --ref REF and inputs" in s.line(c.h - 1)
+                       and s.line(c.h - 1).rstrip().endswith("--ref main"),
+                       "I asking for the inputs, the ref filled in")
+            c.keys("Escape")
+            c.wait_for(lambda s: "nothing done" in s.line(c.h - 1), "Esc doing nothing")
+            c.keys("I")
+            c.wait_for(lambda s: "--ref main" in s.line(c.h - 1), "I asking again")
+            c.type("oops")
+            c.keys("Enter")
+            c.wait_for(lambda s: "'oops' is not an input" in s.line(c.h - 1)
+                       and "nothing run" in s.line(c.h - 1), "a word that is not KEY=VALUE refused")
+            c.keys("I")
+            c.wait_for(lambda s: "--ref main" in s.line(c.h - 1), "I asking a third time")
+            c.type("model=qwen2.5:14b image_tag=\"v 2\"")
+            c.keys("Enter")
+            c.wait_for(lambda s: "run workflow deploy-models.yml on main with model=qwen2.5:14b, "
+                       "image_tag=v 2? y confirms" in s.line(c.h - 1), "the question shows the inputs")
+            check(posts(lb, "github", "/dispatches") == [], "nothing sent before y")
+            c.keys("y")
+            c.wait_for(lambda s: "run workflow deploy-models.yml on main: success" in s.line(c.h - 1),
+                       "the run followed to its end", 25)
+            sent = posts(lb, "github", "/dispatches")
+            check(len(sent) == 1, "exactly one dispatch: %r" % [p["path"] for p in sent])
+            body = json.loads(sent[0]["body"])
+            check(body["ref"] == "main" and body["inputs"] == {"model": "qwen2.5:14b",
+                                                                "image_tag": "v 2"},
+                  "the ref and inputs typed were sent: %r" % body)
+    finally:
+        lb.close()
+
+
+@test
 def deploy_backend_error_keeps_the_other():
     lb = lab()
     try:

@@ -88,6 +88,9 @@ def jobs_80x24_and_readonly():
         c.keys("T")
         c.wait_for(lambda s: "refused, labdeck runs read-only" in bottom(c, s),
                    "--readonly refusing T at once")
+        c.keys("C")
+        c.wait_for(lambda s: "trigger DAG rag_ingest_daily with conf (a JSON object): refused"
+                   in bottom(c, s), "--readonly refusing C before the conf")
         time.sleep(0.3)
         posts = [r for r in lab().requests("airflow") if r["method"] != "GET"]
         check(posts == [], "a read-only console sent %r" % posts)
@@ -185,6 +188,46 @@ def jobs_actions_followed_airflow3():
             s = c.wait_for(lambda s: "actions 5 (0 running)" in s.line(0), "five actions logged")
             check("BackoffLimitExceeded" in s.text, "the failed Job's reason is not logged:\n%s"
                   % s)
+    finally:
+        lb.close()
+
+
+@test
+def jobs_trigger_with_conf():
+    """C asks for the DAG run's conf (a JSON object, {} to start with), refuses what is not one,
+    and sends exactly what was typed; on a CronJob it says what to use instead."""
+    lb = Lab("--churn", "0")
+    try:
+        with Console(lb, w=140) as c:
+            open_jobs(c)
+            select_job(c, "backup-etcd")
+            c.keys("C")
+            c.wait_for(lambda s: "C passes a conf to an Airflow DAG" in bottom(c, s),
+                       "C on a CronJob explained")
+            select_job(c, "rag_ingest_daily")
+            c.keys("C")
+            c.wait_for(lambda s: "trigger DAG rag_ingest_daily with conf (a JSON object)" in bottom(c, s)
+                       and bottom(c, s).rstrip().endswith("{}"), "C asking, {} to start with")
+            c.keys("C-u")
+            c.type("[1, 2]")
+            c.keys("Enter")
+            c.wait_for(lambda s: "--conf wants a JSON object" in bottom(c, s)
+                       and "nothing triggered" in bottom(c, s), "a JSON array refused")
+            c.keys("C")
+            c.wait_for(lambda s: bottom(c, s).rstrip().endswith("{}"), "C asking again")
+            c.keys("C-u")
+            c.type('{"full": true, "source": "드라이브"}')
+            c.keys("Enter")
+            c.wait_for(lambda s: 'trigger a run of DAG rag_ingest_daily with conf {"full": true, '
+                       '"source": "드라이브"}? y confirms' in bottom(c, s), "the question shows the conf")
+            c.keys("y")
+            c.wait_for(lambda s: "trigger DAG rag_ingest_daily: success" in bottom(c, s),
+                       "the run followed to success", 30)
+            posts = [r for r in lb.requests("airflow") if r["method"] == "POST"
+                     and "dagRuns" in r["path"]]
+            check(len(posts) == 1, "exactly one trigger: %r" % [p["path"] for p in posts])
+            check(json.loads(posts[0]["body"])["conf"] == {"full": True, "source": "드라이브"},
+                  "the conf typed was sent: %s" % posts[0]["body"])
     finally:
         lb.close()
 

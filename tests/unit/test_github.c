@@ -185,12 +185,71 @@ static void test_errors(void **state)
 	        github_is_rate_limited(403, "Resource not accessible by personal access token"));
 }
 
+/* The console's "run with inputs" line: the CLI's words, split as a shell splits them. */
+static void test_run_line(void **state)
+{
+	(void)state;
+	struct github_run_request r;
+	struct err e;
+	err_clear(&e);
+	assert_true(github_parse_run_line(
+	        "--ref release/1.2 env=prod note='two words' --input tag=\"v 1\" x=a=b empty= "
+	        "env=staging --ref=main",
+	        "develop", &r, &e));
+	assert_string_equal(r.ref, "main");
+	assert_int_equal(r.n, 5);
+	assert_string_equal(r.keys[0], "env");
+	assert_string_equal(r.values[0], "staging"); /* given twice: the last */
+	assert_string_equal(r.values[1], "two words");
+	assert_string_equal(r.keys[2], "tag");
+	assert_string_equal(r.values[2], "v 1");
+	assert_string_equal(r.keys[3], "x");
+	assert_string_equal(r.values[3], "a=b");
+	assert_string_equal(r.values[4], "");
+	char *body = github_dispatch_body(r.ref, (const char *const *)r.keys,
+	                                  (const char *const *)r.values, r.n);
+	assert_string_equal(body,
+	                    "{\"ref\":\"main\",\"inputs\":{\"env\":\"staging\",\"note\":\"two "
+	                    "words\",\"tag\":\"v 1\",\"x\":\"a=b\",\"empty\":\"\"},"
+	                    "\"return_run_details\":true}");
+	free(body);
+	github_run_request_finish(&r);
+
+	assert_true(github_parse_run_line("   ", "main", &r, &e)); /* nothing: the default ref */
+	assert_string_equal(r.ref, "main");
+	assert_int_equal(r.n, 0);
+	github_run_request_finish(&r);
+	assert_true(github_parse_run_line("a=\\'b\\ c", "main", &r, &e));
+	assert_string_equal(r.values[0], "'b c");
+	github_run_request_finish(&r);
+
+	static const char *const bad[][2] = {
+	        {"env", "'env' is not an input"},
+	        {"=x", "'=x' is not an input"},
+	        {"--ref", "--ref wants a value"},
+	        {"--input", "--input wants a value"},
+	        {"--ref=", "--ref wants a branch"},
+	        {"a='open", "a quote is not closed"},
+	        {"--input nokey", "'nokey' is not an input"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err_clear(&e);
+		assert_false(github_parse_run_line(bad[i][0], "main", &r, &e));
+		assert_int_equal(e.code, ERR_USAGE);
+		if (!strstr(e.msg, bad[i][1])) {
+			fail_msg("%s: %s", bad[i][0], e.msg);
+		}
+		github_run_request_finish(&r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_workflows), cmocka_unit_test(test_runs),
 	        cmocka_unit_test(test_jobs),      cmocka_unit_test(test_dispatch),
 	        cmocka_unit_test(test_pick_run),  cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_run_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
