@@ -83,6 +83,7 @@ static struct binding bindings[MAX_BINDINGS] = {
         {SCOPE_JOBS, 'P', ACT_JOBS_PAUSE},
         {SCOPE_HOSTS, 'c', ACT_HOST_COMMAND},
         {SCOPE_HOSTS, 'o', ACT_HOST_OUTPUT},
+        {SCOPE_HOSTS, 'w', ACT_WRAP},
         {SCOPE_DEPLOY, '\t', ACT_DEPLOY_SECTION},
         {SCOPE_DEPLOY, 'S', ACT_DEPLOY_SYNC},
         {SCOPE_DEPLOY, 'P', ACT_DEPLOY_PRUNE},

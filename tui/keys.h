@@ -80,6 +80,7 @@ enum key_scope {
 	X(ACT_JOBS_PAUSE, "pause-dag", "pause or unpause the DAG (asks first)")                    \
 	X(ACT_HOST_COMMAND, "ssh-command", "type a command line to run on the host (asks first)")  \
 	X(ACT_HOST_OUTPUT, "ssh-output", "the last command's output (Esc stops it while it runs)") \
+	X(ACT_WRAP, "wrap", "the output's long lines: wrapped (as a terminal shows them) or cut")  \
 	X(ACT_DEPLOY_SECTION, "section",                                                           \
 	  "switch between ArgoCD applications and GitHub workflows")                               \
 	X(ACT_DEPLOY_SYNC, "sync", "sync the selected ArgoCD application (asks first)")            \

@@ -20,6 +20,7 @@
 #include <wchar.h>
 
 #include "app.h"
+#include "chat_text.h"
 #include "format.h"
 #include "ops.h"
 #include "palette.h"
@@ -96,6 +97,7 @@ struct hosts {
 	size_t prompt_index;
 	char input[PROMPT_MAX];
 	size_t input_len;
+	bool cut; /* the output's long lines cut at the edge (w), not wrapped */
 };
 
 struct pane {
@@ -832,6 +834,49 @@ struct view *view_hosts_create(struct app *a)
 
 /* ---- the output pane ---------------------------------------------------------------------- */
 
+/* out_text: output line i of r (a complete one, or what is still being written), sanitised. */
+static char *out_text(const struct host_run *r, const struct buf *const *pending, size_t i)
+{
+	if (i < r->count) {
+		return xstrdup(line_at(r, i)->text);
+	}
+	const struct buf *b = pending[i - r->count];
+	char *raw = xstrndup(b->data, complete_len(b->data, b->len));
+	char *safe = text_sanitize(raw, false);
+	free(raw);
+	return safe;
+}
+
+/* draw_wrapped fills rows screen rows from row with the output lines before last, wrapped to
+ * cols as a terminal wraps them (at any character, a wide one never split): the last line's
+ * last row at the bottom. */
+static void draw_wrapped(WINDOW *w, int row, size_t rows, int cols, const struct host_run *r,
+                         const struct buf *const *pending, size_t last)
+{
+	/* Back from last until the rows are filled, then laid out forwards from there. */
+	size_t start = last, filled = 0;
+	while (start > 0 && filled < rows) {
+		start--;
+		struct chat_text_lines one = {0};
+		char *s = out_text(r, pending, start);
+		chat_text_wrap(&one, s, cols, 0, 0, SLOT_NORMAL, false, false);
+		filled += one.len;
+		free(s);
+		chat_text_free(&one);
+	}
+	struct chat_text_lines ls = {0};
+	for (size_t i = start; i < last; i++) {
+		char *s = out_text(r, pending, i);
+		chat_text_wrap(&ls, s, cols, 0, 0, SLOT_NORMAL, false, false);
+		free(s);
+	}
+	for (size_t k = ls.len > rows ? ls.len - rows : 0; k < ls.len; k++) {
+		chat_text_draw_line(w, row++, &ls.items[k]);
+	}
+	chat_text_free(&ls);
+	wattrset(w, palette_attr(SLOT_NORMAL));
+}
+
 static void pane_draw(struct view *v, WINDOW *w, int y, int h, int cols)
 {
 	struct pane *pn = (struct pane *)v;
@@ -866,6 +911,10 @@ static void pane_draw(struct view *v, WINDOW *w, int y, int h, int cols)
 	}
 	size_t last = n - r->scroll; /* one past the last line shown */
 	size_t first = last > rows ? last - rows : 0;
+	if (!hs->cut) {
+		draw_wrapped(w, row, rows, cols, r, pending, last);
+		first = last; /* drawn */
+	}
 	for (size_t i = first; i < last; i++, row++) {
 		if (i < r->count) {
 			const struct out_line *l = line_at(r, i);
@@ -938,6 +987,11 @@ static bool pane_handle(struct view *v, enum action a, int k)
 		r->scroll = 0;
 		return true;
 	case ACT_HOST_OUTPUT:
+		return true;
+	case ACT_WRAP:
+		pn->hs->cut = !pn->hs->cut;
+		app_message(v->app, false, "long lines %s",
+		            pn->hs->cut ? "cut at the edge" : "wrapped");
 		return true;
 	default:
 		return false;

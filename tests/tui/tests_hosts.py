@@ -199,6 +199,38 @@ def hosts_output_scrollback_bounded():
 
 
 @test
+def hosts_long_lines_wrapped_or_cut():
+    """A line wider than the screen wraps as a terminal wraps it (its end in sight); w cuts long
+    lines at the edge instead, and w again wraps them."""
+    k = SshCase()
+    try:
+        with k.console(w=80, h=24) as c:
+            c.port = k.s.port
+            open_hosts(c)
+            c.keys("c")
+            c.type("printf 'BEGIN%0150dEND\\nshort\\n' 0")
+            c.keys("Enter")
+            c.keys("y")
+            s = c.wait_for(lambda s: "✓ exit 0 after" in s.text, "the command ending")
+            rows = [l.rstrip() for l in s.lines]
+            i = next((n for n, l in enumerate(rows) if l.startswith("BEGIN0")), -1)
+            check(i >= 0 and rows[i + 1].endswith("0END") and rows[i + 2] == "short",
+                  "the long line wrapped onto the next row, whole:\n%s" % s)
+            check(all(width(l) <= 80 for l in s.lines), "a row wider than the screen:\n%s" % s)
+            c.keys("w")
+            s = c.wait_for(lambda s: "long lines cut at the edge" in s.text
+                           and "0END" not in s.text, "w cutting long lines")
+            rows = [l.rstrip() for l in s.lines]
+            i = next((n for n, l in enumerate(rows) if l.startswith("BEGIN0")), -1)
+            check(i >= 0 and rows[i + 1] == "short", "one row for the cut line:\n%s" % s)
+            c.keys("w")
+            c.wait_for(lambda s: "long lines wrapped" in s.text and "0END" in s.text,
+                       "w again wrapping them")
+    finally:
+        k.close()
+
+
+@test
 def hosts_hostile_output_inert():
     k = SshCase()
     try:
