@@ -28,13 +28,40 @@ void err_secret_add(const char *value)
 	secrets[n_secrets++] = xstrdup(value);
 }
 
+/* A server that cuts what it echoes ("invalid token 'a1b2c3d4e5f6...'") still gives a piece of
+ * the secret away: a run of this many of its bytes (all of it, for a shorter one) is blanked. */
+#define SECRET_PIECE 12
+
+/* run_in: the length of the longest run of s, from s[0], that occurs in secret (n bytes). */
+static size_t run_in(const char *s, const char *secret, size_t n)
+{
+	size_t best = 0;
+	for (size_t j = 0; j < n; j++) {
+		size_t k = 0;
+		while (s[k] && j + k < n && s[k] == secret[j + k]) {
+			k++;
+		}
+		if (k > best) {
+			best = k;
+		}
+	}
+	return best;
+}
+
 void err_secret_redact(char *s)
 {
 	for (size_t i = 0; i < n_secrets; i++) {
 		size_t n = strlen(secrets[i]);
-		for (char *hit; (hit = strstr(s, secrets[i]));) {
-			memcpy(hit, "***", 3);
-			memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+		size_t piece = n < SECRET_PIECE ? n : SECRET_PIECE;
+		for (char *p = s; *p;) {
+			size_t run = run_in(p, secrets[i], n);
+			if (run >= piece) {
+				memcpy(p, "***", 3);
+				memmove(p + 3, p + run, strlen(p + run) + 1);
+				p += 3;
+			} else {
+				p++;
+			}
 		}
 	}
 }

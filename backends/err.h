@@ -47,7 +47,8 @@ void err_clear(struct err *err);
  * it. Values shorter than 8 bytes are ignored (they would blank out ordinary words); adding the
  * same value twice keeps one. The list lives until err_secret_clear. */
 void err_secret_add(const char *value);
-/* err_secret_redact replaces every registered secret in s (in place) with "***". */
+/* err_secret_redact replaces every registered secret in s (in place) with "***", and every
+ * piece of one of 12 bytes or more (a server may echo a token cut short). */
 void err_secret_redact(char *s);
 /* err_secret_clear forgets every registered secret (wiping them). */
 void err_secret_clear(void);

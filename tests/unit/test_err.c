@@ -59,6 +59,15 @@ static void test_secret_redacted(void **state)
 	err_secret_redact(s);
 	assert_string_equal(s, "url https://h/api?key=***&x=1");
 
+	/* pieces of 12 bytes or more: a server that cuts what it echoes still gives them away */
+	err_set(&e, ERR_AUTH, 401, "invalid token 's3cr3t-token...'");
+	assert_string_equal(e.msg, "invalid token '***...'");
+	err_set(&e, ERR_AUTH, 401, "token ending t-token-4f9a; t-token-4f9 is 11 bytes");
+	assert_string_equal(e.msg, "token ending ***; t-token-4f9 is 11 bytes");
+	err_secret_add("pw-9chars");
+	err_set(&e, ERR_AUTH, 401, "password pw-9chars, not pw-9char");
+	assert_string_equal(e.msg, "password ***, not pw-9char"); /* a short one only whole */
+
 	err_secret_clear();
 	err_set(&e, ERR_SERVER, 0, "s3cr3t-token-4f9a");
 	assert_string_equal(e.msg, "s3cr3t-token-4f9a"); /* forgotten */
