@@ -62,8 +62,9 @@ struct k8s_op {
 	char *cont;
 	struct k8s_pods pods;
 	/* OP_RAW */
-	struct k8s_request_opts raw; /* path, accept, what, method, body point at raw_strings */
-	char *raw_strings[5];
+	/* path, accept, what, method, body point at raw_strings; [5] is the Content-Type header */
+	struct k8s_request_opts raw;
+	char *raw_strings[6];
 };
 
 void k8s_nodes_finish(struct k8s_nodes *r)
@@ -113,7 +114,7 @@ static void op_free(struct k8s_op *op)
 	k8s_pods_finish(&op->pods);
 	free(op->ns);
 	free(op->cont);
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		free(op->raw_strings[i]);
 	}
 	free(op);
@@ -462,7 +463,7 @@ static void raw_send(struct k8s_op *op)
 		headers[nh++] = k->auth_header;
 	}
 	if (op->raw.body) {
-		headers[nh++] = "Content-Type: application/json";
+		headers[nh++] = op->raw_strings[5];
 	}
 	struct http_request_opts o = {
 	        .backend = "kubernetes",
@@ -671,6 +672,9 @@ struct k8s_op *k8s_request(struct k8s *k, const struct k8s_request_opts *opts)
 	op->raw.what = op->raw_strings[2] = xstrdup(opts->what ? opts->what : "request");
 	op->raw.method = op->raw_strings[3] = opts->method ? xstrdup(opts->method) : NULL;
 	op->raw.body = op->raw_strings[4] = opts->body ? xstrdup(opts->body) : NULL;
+	op->raw.content_type = NULL;
+	op->raw_strings[5] = xasprintf("Content-Type: %s", opts->content_type ? opts->content_type
+	                                                                      : "application/json");
 	op_begin(op);
 	return op;
 }

@@ -73,10 +73,12 @@ struct k8s_request_opts {
 	 * (never NULL) holds what arrived (status 0 when nothing did). The op is gone by then. */
 	http_done_fn on_done;
 	void *ud;
-	/* A changing request (never retried, as http.h says): method NULL means GET; body (JSON,
-	 * copied) is sent with Content-Type: application/json. */
+	/* A changing request (never retried, as http.h says): method NULL means GET; body (copied)
+	 * is sent with Content-Type: content_type, NULL meaning application/json (a PATCH names its
+	 * patch type: "application/merge-patch+json", ...). */
 	const char *method;
 	const char *body;
+	const char *content_type;
 };
 
 /* k8s_request starts opts' request (a GET unless opts->method says otherwise) once the

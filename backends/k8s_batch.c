@@ -11,13 +11,19 @@
 #include "k8s.h"
 #include "util.h"
 
+void k8s_cronjob_finish(struct k8s_cronjob *c)
+{
+	free(c->ns);
+	free(c->name);
+	free(c->schedule);
+	free(c->last_schedule);
+	memset(c, 0, sizeof(*c));
+}
+
 void k8s_cronjobs_finish(struct k8s_cronjobs *l)
 {
 	for (size_t i = 0; i < l->len; i++) {
-		free(l->items[i].ns);
-		free(l->items[i].name);
-		free(l->items[i].schedule);
-		free(l->items[i].last_schedule);
+		k8s_cronjob_finish(&l->items[i]);
 	}
 	free(l->items);
 	l->items = NULL;
@@ -27,6 +33,41 @@ void k8s_cronjobs_finish(struct k8s_cronjobs *l)
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
+}
+
+/* cronjob_from_json reads one CronJob object (a list item or a whole answer) into c. */
+static bool cronjob_from_json(const json_t *it, struct k8s_cronjob *c, struct err *err)
+{
+	memset(c, 0, sizeof(*c));
+	const char *name = json_str(json_path(it, "metadata", NULL), "name");
+	const char *sched = json_str(json_path(it, "spec", NULL), "schedule");
+	if (!name || !sched) {
+		return err_set(err, ERR_MALFORMED, 0,
+		               "kubernetes: a CronJob without metadata.name or spec.schedule");
+	}
+	c->ns = dup_or_null(json_str(json_path(it, "metadata", NULL), "namespace"));
+	c->name = xstrdup(name);
+	c->schedule = xstrdup(sched);
+	json_t *st = json_path(it, "status", NULL);
+	c->last_schedule = dup_or_null(json_str(st, "lastScheduleTime"));
+	c->suspend = json_is_true(json_path(it, "spec", "suspend", NULL));
+	c->active = json_array_size(json_object_get(st, "active"));
+	return true;
+}
+
+bool k8s_batch_parse_cronjob(const char *body, size_t len, struct k8s_cronjob *out, struct err *err)
+{
+	memset(out, 0, sizeof(*out));
+	char eb[160];
+	json_t *root = json_load_body(body, len, eb, sizeof(eb));
+	if (!root || !json_is_object(root)) {
+		json_decref(root);
+		return err_set(err, ERR_MALFORMED, 0, "kubernetes: malformed CronJob: %s",
+		               root ? "not an object" : eb);
+	}
+	bool ok = cronjob_from_json(root, out, err);
+	json_decref(root);
+	return ok;
 }
 
 bool k8s_batch_parse_cronjobs(const char *body, size_t len, struct k8s_cronjobs *out,
@@ -46,24 +87,12 @@ bool k8s_batch_parse_cronjobs(const char *body, size_t len, struct k8s_cronjobs 
 	size_t n = json_array_size(items);
 	out->items = xcalloc(n ? n : 1, sizeof(*out->items));
 	for (size_t i = 0; i < n; i++) {
-		json_t *it = json_array_get(items, i);
-		const char *name = json_str(json_path(it, "metadata", NULL), "name");
-		const char *sched = json_str(json_path(it, "spec", NULL), "schedule");
-		if (!name || !sched) {
+		if (!cronjob_from_json(json_array_get(items, i), &out->items[out->len], err)) {
 			k8s_cronjobs_finish(out);
 			json_decref(root);
-			return err_set(
-			        err, ERR_MALFORMED, 0,
-			        "kubernetes: a CronJob without metadata.name or spec.schedule");
+			return false;
 		}
-		struct k8s_cronjob *c = &out->items[out->len++];
-		c->ns = dup_or_null(json_str(json_path(it, "metadata", NULL), "namespace"));
-		c->name = xstrdup(name);
-		c->schedule = xstrdup(sched);
-		json_t *st = json_path(it, "status", NULL);
-		c->last_schedule = dup_or_null(json_str(st, "lastScheduleTime"));
-		c->suspend = json_is_true(json_path(it, "spec", "suspend", NULL));
-		c->active = json_array_size(json_object_get(st, "active"));
+		out->len++;
 	}
 	json_decref(root);
 	return true;
@@ -205,7 +234,7 @@ char *k8s_batch_job_from_cronjob(const char *body, size_t len, const char *job_n
 
 /* --- requests --- */
 
-enum op_kind { OP_LIST, OP_RUN_GET, OP_RUN_POST, OP_JOB };
+enum op_kind { OP_LIST, OP_RUN_GET, OP_RUN_POST, OP_JOB, OP_SUSPEND };
 
 struct k8s_batch_op {
 	struct k8s *k;
@@ -215,6 +244,8 @@ struct k8s_batch_op {
 	k8s_batch_list_fn list_cb;
 	k8s_batch_run_fn run_cb;
 	k8s_batch_job_fn job_cb;
+	k8s_batch_suspend_fn suspend_cb;
+	bool suspend; /* OP_SUSPEND: the value sent */
 	void *ud;
 };
 
@@ -228,8 +259,9 @@ static void op_free(struct k8s_batch_op *op)
 
 static void on_done(void *ud, struct http_response *resp, const struct err *err);
 
+/* send starts op's request; a body goes as content_type (NULL: application/json). */
 static void send(struct k8s_batch_op *op, const char *method, const char *path, const char *body,
-                 const char *what)
+                 const char *content_type, const char *what)
 {
 	struct k8s_request_opts o = {
 	        .path = path,
@@ -239,6 +271,7 @@ static void send(struct k8s_batch_op *op, const char *method, const char *path, 
 	        .ud = op,
 	        .method = method,
 	        .body = body,
+	        .content_type = content_type,
 	};
 	op->req = k8s_request(op->k, &o);
 }
@@ -249,22 +282,59 @@ static void fail(struct k8s_batch_op *op, const struct err *e)
 		op->list_cb(op->ud, NULL, e);
 	} else if (op->kind == OP_JOB) {
 		op->job_cb(op->ud, NULL, e);
+	} else if (op->kind == OP_SUSPEND) {
+		op->suspend_cb(op->ud, NULL, e);
 	} else {
 		op->run_cb(op->ud, NULL, e);
 	}
 	op_free(op);
 }
 
+/* suspend_error says what a refused PATCH of a CronJob means and what to do: 404 the CronJob is
+ * gone, 403 the RBAC verb is missing; any other failure as k8s.c said it (err). */
+static void suspend_error(const struct k8s_batch_op *op, const struct http_response *resp,
+                          const struct err *err, struct err *out)
+{
+	*out = *err;
+	if (resp->status != 403 && resp->status != 404) {
+		return;
+	}
+	struct k8s_status st = {0};
+	bool has_status = resp->len && k8s_parse_status(resp->body, resp->len, &st);
+	const char *msg = has_status && st.message ? st.message
+	                  : resp->reason           ? resp->reason
+	                                           : "error";
+	if (resp->status == 404) {
+		err_set(out, ERR_NOT_FOUND, 404,
+		        "kubernetes: cronjob %s/%s is gone (404 %s): deleted since the list was "
+		        "read? refresh the list",
+		        op->ns, op->name, msg);
+	} else {
+		err_set(out, ERR_AUTH, 403,
+		        "kubernetes: not allowed to %s cronjob %s/%s (403 %s): the user of context "
+		        "'%s' needs the RBAC verb \"patch\" on cronjobs (API group batch) in "
+		        "namespace %s",
+		        op->suspend ? "suspend" : "resume", op->ns, op->name, msg,
+		        k8s_context_name(op->k), op->ns);
+	}
+	k8s_status_finish(&st);
+}
+
 static void on_done(void *ud, struct http_response *resp, const struct err *err)
 {
 	struct k8s_batch_op *op = ud;
 	op->req = NULL;
+	struct err e;
+	err_clear(&e);
+	if (err && op->kind == OP_SUSPEND) {
+		suspend_error(op, resp, err, &e);
+		fail(op, &e);
+		return;
+	}
 	if (err) {
 		fail(op, err);
 		return;
 	}
-	struct err e;
-	err_clear(&e);
 	if (op->kind == OP_LIST) {
 		struct k8s_cronjobs l;
 		if (!k8s_batch_parse_cronjobs(resp->body, resp->len, &l, &e)) {
@@ -283,6 +353,15 @@ static void on_done(void *ud, struct http_response *resp, const struct err *err)
 		op->job_cb(op->ud, &st, NULL);
 		k8s_job_status_finish(&st);
 		op_free(op);
+	} else if (op->kind == OP_SUSPEND) {
+		struct k8s_cronjob c;
+		if (!k8s_batch_parse_cronjob(resp->body, resp->len, &c, &e)) {
+			fail(op, &e);
+			return;
+		}
+		op->suspend_cb(op->ud, &c, NULL);
+		k8s_cronjob_finish(&c);
+		op_free(op);
 	} else if (op->kind == OP_RUN_GET) {
 		op->job_name = k8s_batch_manual_name(
 		        op->name, (unsigned long)now_mono_ms() ^ ((unsigned long)getpid() << 16));
@@ -297,7 +376,7 @@ static void on_done(void *ud, struct http_response *resp, const struct err *err)
 		                       ns);
 		op->kind = OP_RUN_POST;
 		char *what = xasprintf("create job %s/%s", op->ns, op->job_name);
-		send(op, "POST", path, job, what);
+		send(op, "POST", path, job, NULL, what);
 		free(what);
 		free(path);
 		free(ns);
@@ -332,7 +411,7 @@ struct k8s_batch_op *k8s_batch_list(struct k8s *k, const char *ns, k8s_batch_lis
 	} else {
 		path = xstrdup("/apis/batch/v1/cronjobs");
 	}
-	send(op, NULL, path, NULL, "list cronjobs");
+	send(op, NULL, path, NULL, NULL, "list cronjobs");
 	free(path);
 	return op;
 }
@@ -346,7 +425,7 @@ static void get_named(struct k8s_batch_op *op, const char *resource, const char 
 	char *ename = url_escape(name);
 	char *path = xasprintf("/apis/batch/v1/namespaces/%s/%s/%s", ens, resource, ename);
 	char *what = xasprintf("%s %s/%s", noun, ns, name);
-	send(op, NULL, path, NULL, what);
+	send(op, NULL, path, NULL, NULL, what);
 	free(what);
 	free(path);
 	free(ename);
@@ -368,6 +447,27 @@ struct k8s_batch_op *k8s_batch_get_job(struct k8s *k, const char *ns, const char
 	struct k8s_batch_op *op = op_new(k, OP_JOB, ns, name, ud);
 	op->job_cb = cb;
 	get_named(op, "jobs", "job", ns, name);
+	return op;
+}
+
+struct k8s_batch_op *k8s_batch_set_suspend(struct k8s *k, const char *ns, const char *name,
+                                           bool suspend, k8s_batch_suspend_fn cb, void *ud)
+{
+	struct k8s_batch_op *op = op_new(k, OP_SUSPEND, ns, name, ud);
+	op->suspend_cb = cb;
+	op->suspend = suspend;
+	char *ens = url_escape(ns);
+	char *ename = url_escape(name);
+	char *path = xasprintf("/apis/batch/v1/namespaces/%s/cronjobs/%s?fieldManager=labdeck", ens,
+	                       ename);
+	char *what = xasprintf("patch cronjob %s/%s", ns, name);
+	send(op, "PATCH", path,
+	     suspend ? "{\"spec\":{\"suspend\":true}}" : "{\"spec\":{\"suspend\":false}}",
+	     "application/merge-patch+json", what);
+	free(what);
+	free(path);
+	free(ename);
+	free(ens);
 	return op;
 }
 

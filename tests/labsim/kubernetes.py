@@ -244,6 +244,38 @@ def labels_match(labels, terms):
     return True
 
 
+def request_attributes(req):
+    """(verb, group, resource, subresource, namespace, name) of a resource request, as the
+    apiserver's RequestInfoFactory reads the path and method; None for discovery and other
+    non-resource paths."""
+    parts = [x for x in req.path.split("/") if x]
+    if parts[:2] == ["api", "v1"]:
+        group, rest = "", parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if not rest:
+        return None
+    ns = name = sub = ""
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        ns, rest = rest[1], rest[2:]
+    resource = rest[0]
+    if len(rest) >= 2:
+        name = rest[1]
+    if len(rest) >= 3:
+        sub = rest[2]
+    if resource == "namespaces" and name:
+        ns = name
+    m = req.method
+    if m in ("GET", "HEAD"):
+        verb = "watch" if k8s_watch.truthy(req.qget("watch")) else ("get" if name else "list")
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete" if name else "deletecollection"}.get(m, m.lower())
+    return verb, group, resource, sub, ns, name
+
+
 class PageCache:
     """Rendered pages for CACHE_TTL seconds.  A value is (pods, rows bytes):
     the page's pod records are kept so that a later snapshot whose page holds
@@ -295,6 +327,7 @@ class Kubernetes:
         self.lab = lab
         self.tokens = set(tokens)
         self.client_cn = client_cn
+        self.deny = set()  # RBAC: ("verb", "resource") pairs refused with 403 (admin /kubernetes/rbac)
         self.cache = PageCache()
         self.flow_uid = "3b1e7f0c-2a4d-4e58-9c61-7d2f0a8b9e41"
         self.prio_uid = "8f5a2c1d-6b3e-4f70-a9d2-1c4e7b0f3a52"
@@ -335,9 +368,32 @@ class Kubernetes:
         if not self.authenticated(req):
             return self.fail(401, "Unauthorized", "Unauthorized")
         try:
+            self.authorize(req)
             return self.route(req)
         except K8sError as e:
             return self.fail(e.code, e.reason, e.message, e.details, e.metadata)
+
+    def authorize(self, req):
+        """RBAC as the admin knob /kubernetes/rbac sets it: a denied (verb, resource) gets the
+        403 Forbidden Status the apiserver's RBAC authorizer gives (errors.NewForbidden with
+        forbiddenMessage's wording).  Everything else is allowed (the user is cluster-admin)."""
+        if not self.deny:
+            return
+        attrs = request_attributes(req)
+        if attrs is None:
+            return
+        verb, group, resource, sub, ns, name = attrs
+        full = resource + ("/" + sub if sub else "")
+        if not any(v in ("*", verb) and r in ("*", resource, full) for v, r in self.deny):
+            return
+        where = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
+        why = 'User "labdeck-admin" cannot %s resource "%s" in API group "%s" %s' % (verb, full, group, where)
+        qualified = resource + ("." + group if group else "")
+        msg = '%s%s is forbidden: %s' % (qualified, ' "%s"' % name if name else "", why)
+        details = {"group": group, "kind": resource} if group else {"kind": resource}
+        if name:
+            details = dict({"name": name}, **details)
+        raise K8sError(403, "Forbidden", msg, details)
 
     def fault_status(self, req, code, params):
         reason, message = STATUS_REASONS.get(code, ("", "labsim injected status %d" % code))
@@ -383,6 +439,16 @@ class Kubernetes:
                         headers=self.headers())
 
     def admin(self, method, path, data):
+        if path == "/kubernetes/rbac" and method in ("GET", "POST"):
+            # {"deny": ["patch cronjobs", "create jobs", "* cronjobs"]} replaces the denied
+            # "verb resource" pairs; {"deny": []} allows everything again.
+            if method == "POST":
+                deny = (data or {}).get("deny")
+                if not isinstance(deny, list) or not all(
+                        isinstance(d, str) and len(d.split()) == 2 for d in deny):
+                    return 400, {"error": 'deny must be a list of "verb resource" strings'}
+                self.deny = {tuple(d.split()) for d in deny}
+            return 200, {"deny": sorted(" ".join(d) for d in self.deny)}
         if path == "/churn" and method == "POST":
             data = data or {}
             try:
@@ -1484,7 +1550,17 @@ _bisect = bisect.bisect_left
 # always-fails ("15 4 * * *", its pods exit 1).  POST .../jobs validates the
 # Job (kind, apiVersion, a DNS-1123 name, a container, restartPolicy
 # OnFailure|Never, strict field validation when asked) and keeps the body as
-# sent (GET /requests shows it too).  A Job's status moves on each GET of it:
+# sent (GET /requests shows it too).  PATCH .../cronjobs/NAME (suspend/resume:
+# kubectl patch) takes application/merge-patch+json (RFC 7386),
+# application/strategic-merge-patch+json (the same merge: a CronJob's fields
+# that matter are plain, lists are replaced; $patch delete|replace on a map),
+# application/json-patch+json (RFC 6902: add remove replace move copy test)
+# and application/apply-patch+yaml (JSON only, merged, fieldManager
+# required); any other type gets 415.  A change bumps resourceVersion, a
+# change of spec also generation; a patch that changes nothing bumps neither.
+# labsim does not run schedules (lastScheduleTime stays put), so a suspended
+# CronJob starts no Job by itself either; run now (POST jobs) still works, as
+# it does on a real cluster.  A Job's status moves on each GET of it:
 # {} -> active 1 (startTime) -> Complete (SuccessCriteriaMet then Complete,
 # succeeded 1, completionTime), or for a Job owned by always-fails
 # FailureTarget then Failed (BackoffLimitExceeded).
@@ -1496,9 +1572,144 @@ CRONJOBS = [
     ("backup-etcd", "*/30 * * * *", "registry.k8s.io/etcd:3.5.16-0", ["/bin/sh", "-c", "etcdctl snapshot save /backup/etcd.db"], 12),
     ("always-fails", "15 4 * * *", "busybox:1.36", ["/bin/sh", "-c", "echo failing; exit 1"], 300),
 ]
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml",
+               "application/strategic-merge-patch+json")
+CRONJOB_SPEC_KEYS = {"schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend",
+                     "jobTemplate", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"}
 JOB_KEYS = {"kind", "apiVersion", "metadata", "spec", "status"}
 META_KEYS = {"name", "generateName", "namespace", "labels", "annotations", "ownerReferences", "finalizers",
              "uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"}
+
+
+class PatchError(Exception):
+    pass
+
+
+def go_type(v):
+    """The JSON type's name as Go's encoding/json says it in an unmarshal error."""
+    return ("bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else
+            "string" if isinstance(v, str) else "array" if isinstance(v, list) else "object")
+
+
+def merge_patch(target, patch, strategic=False):
+    """RFC 7386 JSON merge patch: an object merges key by key, null deletes, anything else
+    replaces.  strategic: the strategic merge patch of a type without merge keys (CronJob's
+    fields that matter): the same, plus the $patch directive on a map (delete, replace) and
+    the other $-keys ($retainKeys, $setElementOrder/...) dropped."""
+    if not isinstance(patch, dict):
+        return patch
+    if strategic and patch.get("$patch") == "replace":
+        return {k: v for k, v in patch.items() if not k.startswith("$")}
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if strategic and k.startswith("$"):
+            continue
+        if v is None or (strategic and isinstance(v, dict) and v.get("$patch") == "delete"):
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v, strategic)
+    return out
+
+
+def _pointer(path):
+    if path == "":
+        return []
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise PatchError("JSON pointer %r does not start with /" % path)
+    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+
+
+def _walk(doc, tokens, op, path):
+    """The container that holds the last token of path."""
+    for t in tokens[:-1]:
+        if isinstance(doc, dict) and t in doc:
+            doc = doc[t]
+        elif isinstance(doc, list) and t.isdigit() and int(t) < len(doc):
+            doc = doc[int(t)]
+        else:
+            raise PatchError("%s operation does not apply: doc is missing path: \"%s\": missing value" % (op, path))
+    return doc
+
+
+def _index(doc, t, op, path, adding=False):
+    if t == "-" and adding:
+        return len(doc)
+    if not t.isdigit() or int(t) > len(doc) - (0 if adding else 1):
+        raise PatchError("%s operation does not apply: doc is missing path: \"%s\": missing value" % (op, path))
+    return int(t)
+
+
+def _get(doc, path, op):
+    tokens = _pointer(path)
+    if not tokens:
+        return doc
+    c = _walk(doc, tokens, op, path)
+    t = tokens[-1]
+    if isinstance(c, dict) and t in c:
+        return c[t]
+    if isinstance(c, list):
+        return c[_index(c, t, op, path)]
+    raise PatchError("%s operation does not apply: doc is missing path: \"%s\": missing value" % (op, path))
+
+
+def _remove(doc, path, op):
+    tokens = _pointer(path)
+    if not tokens:
+        raise PatchError("%s operation does not apply: cannot remove the whole document" % op)
+    c = _walk(doc, tokens, op, path)
+    t = tokens[-1]
+    if isinstance(c, dict) and t in c:
+        return c.pop(t)
+    if isinstance(c, list):
+        return c.pop(_index(c, t, op, path))
+    raise PatchError("Unable to remove nonexistent key: %s: missing value" % path)
+
+
+def _add(doc, path, value, op, replace=False):
+    tokens = _pointer(path)
+    if not tokens:
+        return value
+    c = _walk(doc, tokens, op, path)
+    t = tokens[-1]
+    if isinstance(c, dict):
+        if replace and t not in c:
+            raise PatchError("replace operation does not apply: doc is missing key: %s: missing value" % path)
+        c[t] = value
+    elif isinstance(c, list):
+        i = _index(c, t, op, path, adding=not replace)
+        if replace:
+            c[i] = value
+        else:
+            c.insert(i, value)
+    else:
+        raise PatchError("%s operation does not apply: doc is missing path: \"%s\": missing value" % (op, path))
+    return doc
+
+
+def json_patch(doc, ops):
+    """RFC 6902 JSON patch (add, remove, replace, move, copy, test) on a copy of doc;
+    PatchError with evanphx/json-patch's wording when an operation does not apply."""
+    doc = json.loads(json.dumps(doc))
+    for o in ops:
+        op, path = o.get("op"), o.get("path")
+        if op in ("add", "replace", "test") and "value" not in o:
+            raise PatchError("%s operation does not apply: missing value" % op)
+        if op == "add":
+            doc = _add(doc, path, o["value"], op)
+        elif op == "replace":
+            doc = _add(doc, path, o["value"], op, replace=True)
+        elif op == "remove":
+            _remove(doc, path, op)
+        elif op in ("move", "copy"):
+            src = o.get("from")
+            v = _remove(doc, src, op) if op == "move" else json.loads(json.dumps(_get(doc, src, op)))
+            doc = _add(doc, path, v, op)
+        elif op == "test":
+            if _get(doc, path, op) != o["value"]:
+                raise PatchError("testing value %s failed: test failed" % path)
+        else:
+            raise PatchError("Unexpected kind: %s" % op)
+    return doc
 
 
 def dns1123(name):
@@ -1570,6 +1781,8 @@ class Batch:
                         raise self.err(404, "NotFound", 'cronjobs.batch "%s" not found' % rest[3],
                                        {"name": rest[3], "group": "batch", "kind": "cronjobs"})
                     return k.ok(c)
+                if kind == "cronjobs" and len(rest) == 4 and m == "PATCH":
+                    return self.patch_cronjob(req, ns, rest[3])
                 if kind == "jobs" and len(rest) == 3 and m == "GET":
                     return k.ok(self.list("JobList", [self.job_obj(j) for (jns, _), j in self.jobs.items()
                                                       if jns == ns]))
@@ -1582,9 +1795,97 @@ class Batch:
                                        {"name": rest[3], "group": "batch", "kind": "jobs"})
                     j["polls"] += 1
                     return k.ok(self.job_obj(j))
-        if m not in ("GET", "HEAD", "POST"):
+        if m not in ("GET", "HEAD", "POST", "PATCH"):
             raise self.err(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         raise self.err(404, "NotFound", "the server could not find the requested resource", {})
+
+    def patch_cronjob(self, req, ns, name):
+        ctype = req.header("Content-Type").split(";", 1)[0].strip().lower()
+        if ctype not in PATCH_TYPES:
+            raise self.err(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                           "accepted media types include: " + ", ".join(PATCH_TYPES))
+        old = self.cronjobs.get(name)
+        if old is None or ns != BATCH_NS:
+            raise self.err(404, "NotFound", 'cronjobs.batch "%s" not found' % name,
+                           {"name": name, "group": "batch", "kind": "cronjobs"})
+        try:
+            patch = json.loads(req.body or b"")
+        except ValueError as e:
+            if ctype == "application/apply-patch+yaml":
+                raise self.err(400, "BadRequest", "labsim takes apply patches as JSON only: %s" % e)
+            raise self.err(400, "BadRequest", "Invalid JSON Patch" if ctype != PATCH_TYPES[0] else str(e))
+        cur = json.loads(json.dumps(old))
+        if ctype == "application/json-patch+json":
+            if not isinstance(patch, list) or not all(isinstance(o, dict) for o in patch):
+                raise self.err(400, "BadRequest", "json: cannot unmarshal %s into Go value of type jsonpatch.Patch"
+                               % go_type(patch))
+            try:
+                new = json_patch(cur, patch)
+            except PatchError as e:
+                raise self.err(422, "Invalid", "the server rejected our request due to an error in our request",
+                               {"causes": [{"reason": "UnexpectedServerResponse", "message": str(e)}]})
+        else:
+            if not isinstance(patch, dict):
+                raise self.err(400, "BadRequest", "Invalid JSON Patch")
+            if ctype == "application/apply-patch+yaml":
+                if not req.qget("fieldManager"):
+                    raise self.err(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                                   "Required value: is required for apply patch")
+                if patch.get("apiVersion") != "batch/v1" or patch.get("kind") != "CronJob":
+                    raise self.err(400, "BadRequest", "the API version and kind of an apply patch must be "
+                                   "batch/v1 CronJob")
+            new = merge_patch(cur, patch, strategic=ctype == "application/strategic-merge-patch+json")
+        return self.k8s.ok(self.store_patched(req, old, new, name))
+
+    def store_patched(self, req, old, new, name):
+        """Checks the patched CronJob as the apiserver's decoding, update strategy and
+        validation would, then keeps it (unless dryRun=All)."""
+        if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict) or \
+                not isinstance(new.get("spec"), dict):
+            raise self.err(400, "BadRequest", "Object 'Kind' is missing in the patched CronJob")
+        md, spec = new["metadata"], new["spec"]
+        omd = old["metadata"]
+        if md.get("name") != name:
+            raise self.err(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
+                           % (md.get("name"), name))
+        if md.get("namespace") != omd["namespace"]:
+            raise self.err(400, "BadRequest", "the namespace of the object (%s) does not match the namespace on "
+                           "the URL (%s)" % (md.get("namespace"), omd["namespace"]))
+        if md.get("resourceVersion") not in (None, "", omd["resourceVersion"]):  # a precondition
+            raise self.err(409, "Conflict", 'Operation cannot be fulfilled on cronjobs.batch "%s": the object has '
+                           "been modified; please apply your changes to the latest version and try again" % name,
+                           {"name": name, "group": "batch", "kind": "cronjobs"})
+        md["resourceVersion"] = omd["resourceVersion"]
+        unknown = sorted(k for k in spec if k not in CRONJOB_SPEC_KEYS)
+        if unknown and req.qget("fieldValidation") == "Strict":
+            raise self.err(400, "BadRequest", "strict decoding error: %s" % ", ".join(
+                'unknown field "spec.%s"' % u for u in unknown))
+        for u in unknown:  # the apiserver drops fields it does not know
+            del spec[u]
+        if spec.get("suspend") is None:
+            spec["suspend"] = False  # SetDefaults_CronJob
+        if not isinstance(spec["suspend"], bool):
+            raise self.err(400, "BadRequest", "json: cannot unmarshal %s into Go struct field "
+                           "CronJobSpec.spec.suspend of type bool" % go_type(spec["suspend"]))
+        if not isinstance(spec.get("schedule"), str) or not spec["schedule"]:
+            raise self.err(422, "Invalid", 'CronJob.batch "%s" is invalid: spec.schedule: Required value' % name,
+                           {"name": name, "group": "batch", "kind": "CronJob", "causes": [
+                               {"reason": "FieldValueRequired", "message": "Required value",
+                                "field": "spec.schedule"}]})
+        # what a PATCH of the object cannot change: identity and the status subresource
+        for key in ("uid", "creationTimestamp", "generation"):
+            md[key] = omd[key]
+        new["status"] = json.loads(json.dumps(old.get("status", {})))
+        new["apiVersion"], new["kind"] = "batch/v1", "CronJob"
+        if new == old:
+            return old
+        if new["spec"] != old["spec"]:
+            md["generation"] = omd["generation"] + 1
+        self.rv += 1
+        md["resourceVersion"] = str(self.rv)
+        if req.qget("dryRun") != "All":
+            self.cronjobs[name] = new
+        return new
 
     def list(self, kind, items):
         self.rv += 1
