@@ -77,7 +77,8 @@ enum key_scope {
 	X(ACT_JOBS_TRIGGER, "trigger", "trigger the DAG, or run the CronJob now (asks first)")     \
 	X(ACT_JOBS_TRIGGER_CONF, "trigger-conf",                                                   \
 	  "trigger the DAG with a conf you type (a JSON object, asks first)")                      \
-	X(ACT_JOBS_PAUSE, "pause-dag", "pause or unpause the DAG (asks first)")                    \
+	X(ACT_JOBS_PAUSE, "pause-dag",                                                             \
+	  "pause or unpause the DAG, suspend or resume the CronJob (asks first)")                  \
 	X(ACT_HOST_COMMAND, "ssh-command", "type a command line to run on the host (asks first)")  \
 	X(ACT_HOST_OUTPUT, "ssh-output", "the last command's output (Esc stops it while it runs)") \
 	X(ACT_WRAP, "wrap", "the output's long lines: wrapped (as a terminal shows them) or cut")  \

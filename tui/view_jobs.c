@@ -27,14 +27,14 @@
 
 struct jobs_view;
 
-enum follow_kind { F_TRIGGER, F_PAUSE, F_RUN_NOW };
+enum follow_kind { F_TRIGGER, F_PAUSE, F_RUN_NOW, F_SUSPEND };
 
 /* One changing action: asked, then sent once, then followed. */
 struct follow {
 	struct jobs_view *jv;
 	struct follow *next;
 	enum follow_kind kind;
-	bool pause; /* F_PAUSE: pause (true) or unpause */
+	bool pause; /* F_PAUSE: pause (true) or unpause; F_SUSPEND: suspend or resume */
 	bool dag_paused;
 	char *dag_id, *run_id, *ns, *name, *job;
 	char *conf; /* F_TRIGGER: the conf typed (C), or NULL for {} */
@@ -801,6 +801,19 @@ static void on_paused(void *ud, const struct airflow_dag *d, const struct err *e
 	           d->paused == f->pause ? NULL : "Airflow did not change it");
 }
 
+static void on_suspended(void *ud, const struct k8s_cronjob *c, const struct err *err)
+{
+	struct follow *f = ud;
+	f->op = NULL;
+	if (err) {
+		follow_end(f, "refused", ACTION_FAILED, err->msg);
+		return;
+	}
+	follow_end(f, c->suspend ? "suspended" : "resumed",
+	           c->suspend == f->pause ? ACTION_DONE : ACTION_FAILED,
+	           c->suspend == f->pause ? NULL : "Kubernetes did not change it");
+}
+
 static void on_run_now(void *ud, const char *job_name, const struct err *err)
 {
 	struct follow *f = ud;
@@ -859,6 +872,15 @@ static void on_answer(void *ud, bool yes)
 		f->id = ops_begin(app_ops(a), "run CronJob", target);
 		free(target);
 		f->op = k8s_batch_run_now(app_k8s(a), f->ns, f->name, on_run_now, f);
+		break;
+	}
+	case F_SUSPEND: {
+		char *target = xasprintf("%s/%s", f->ns, f->name);
+		f->id = ops_begin(app_ops(a), f->pause ? "suspend CronJob" : "resume CronJob",
+		                  target);
+		free(target);
+		f->op = k8s_batch_set_suspend(app_k8s(a), f->ns, f->name, f->pause, on_suspended,
+		                              f);
 		break;
 	}
 	}
@@ -941,9 +963,15 @@ static void request_pause(struct jobs_view *jv, const struct row *r)
 {
 	struct app *a = jv->base.app;
 	if (!r->dag) {
-		app_message(a, true,
-		            "P pauses or unpauses Airflow DAGs; a CronJob is suspended with "
-		            "kubectl patch");
+		const struct k8s_cronjob *c = &jv->cjs.items[r->i];
+		struct follow *f = follow_new(jv, F_SUSPEND);
+		f->ns = xstrdup(c->ns ? c->ns : "default");
+		f->name = xstrdup(c->name);
+		f->pause = !c->suspend;
+		char *q = xasprintf("%s CronJob %s/%s%s", f->pause ? "suspend" : "resume", f->ns,
+		                    f->name, f->pause ? " (no new Jobs on its schedule)" : "");
+		app_confirm(a, q, NULL, on_answer, f);
+		free(q);
 		return;
 	}
 	const struct airflow_dag *d = &jv->dags.items[r->i];

@@ -1,5 +1,6 @@
 # The jobs view (6): Airflow DAGs and Kubernetes CronJobs in one list; T triggers a DAG or runs a
-# CronJob now, P pauses or unpauses a DAG, both asked first and followed in the background;
+# CronJob now, C triggers a DAG with a typed conf, P pauses or unpauses a DAG or suspends or
+# resumes a CronJob, each asked first and followed in the background;
 # Enter shows the latest run's task instances or the Job started from here.
 # Read into tests/tui/run.py's namespace (Console, lab, test, check, status_line... come from it).
 
@@ -228,6 +229,47 @@ def jobs_trigger_with_conf():
             check(len(posts) == 1, "exactly one trigger: %r" % [p["path"] for p in posts])
             check(json.loads(posts[0]["body"])["conf"] == {"full": True, "source": "드라이브"},
                   "the conf typed was sent: %s" % posts[0]["body"])
+    finally:
+        lb.close()
+
+
+@test
+def jobs_cronjob_suspend_and_resume():
+    """P on a CronJob suspends it (asked first, the merge patch kubectl sends), the row says
+    suspended; P again resumes it; a user without the patch verb is told which verb is missing."""
+    lb = Lab("--churn", "0")
+    try:
+        with Console(lb, w=140) as c:
+            open_jobs(c)
+            select_job(c, "backup-etcd")
+            c.keys("P")
+            c.wait_for(lambda s: "suspend CronJob batch/backup-etcd (no new Jobs on its schedule)? "
+                       "y confirms" in bottom(c, s), "P asking first")
+            c.keys("y")
+            c.wait_for(lambda s: "suspend CronJob batch/backup-etcd: suspended" in bottom(c, s),
+                       "the suspension announced")
+            c.wait_for(lambda s: "‖ suspended" in (jobs_row(s, "backup-etcd") or ""),
+                       "the row shows it suspended")
+            patches = [r for r in lb.requests("kubernetes") if r["method"] == "PATCH"]
+            check(len(patches) == 1 and patches[0]["path"].split("?")[0].endswith("/cronjobs/backup-etcd")
+                  and json.loads(patches[0]["body"]) == {"spec": {"suspend": True}},
+                  "one merge patch of spec.suspend: %r" % patches)
+            ctype = {k.lower(): v for k, v in patches[0]["headers"].items()}.get("content-type")
+            check(ctype == "application/merge-patch+json", "sent as a merge patch: %r" % ctype)
+            c.keys("P")
+            c.wait_for(lambda s: "resume CronJob batch/backup-etcd? y confirms" in bottom(c, s),
+                       "P on a suspended CronJob offering to resume it")
+            c.keys("y")
+            c.wait_for(lambda s: "▶ active" in (jobs_row(s, "backup-etcd") or ""),
+                       "the row active again")
+            # Without the RBAC verb: refused, and the message says what is missing.
+            lb._admin("POST", "/kubernetes/rbac", {"deny": ["patch cronjobs"]})
+            c.keys("P", "y")
+            c.wait_for(lambda s: "not allowed to suspend cronjob batch/backup-etcd" in bottom(c, s),
+                       "a 403 explained")
+            c.keys("A")
+            c.wait_for(lambda s: "suspend CronJob" in s.text and "refused" in s.text,
+                       "the refusal kept in the action log")
     finally:
         lb.close()
 
