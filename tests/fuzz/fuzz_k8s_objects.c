@@ -1,6 +1,6 @@
 /* fuzz_k8s_objects.c: the Kubernetes object parsers on the same bytes: NodeList, one Pod (as a
- * row and as the detail view reads it), EventList, Status, CronJobList, a Job's status, the Job
- * built from a CronJob. */
+ * row and as the detail view reads it), EventList, Status, a CronJob and a CronJobList, a Job's
+ * status, the Job built from a CronJob. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct k8s_status status = {0};
 	k8s_parse_status(body, size, &status);
 	k8s_status_finish(&status);
+
+	struct k8s_cronjob cronjob = {0};
+	k8s_batch_parse_cronjob(body, size, &cronjob, &err);
+	k8s_cronjob_finish(&cronjob);
 
 	struct k8s_cronjobs cronjobs = {0};
 	k8s_batch_parse_cronjobs(body, size, &cronjobs, &err);

@@ -51,7 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *raw = fuzz_support_cstr(data, size);
 	int cols = size > 0 ? data[0] % 40 : 0;
 	/* Both locales labdeck meets: C.UTF-8 (wide characters are 2 columns) and plain C. */
-	setlocale(LC_ALL, size > 0 && (data[0] & 0x80) ? "C" : "C.UTF-8");
+	static int current = -1; /* setlocale is slow: only when the choice changes */
+	int plain = size > 0 && (data[0] & 0x80);
+	if (plain != current) {
+		setlocale(LC_ALL, plain ? "C" : "C.UTF-8");
+		current = plain;
+	}
 	for (int keep = 0; keep <= 1; keep++) {
 		char *clean = text_sanitize(raw, keep);
 		check_clean(clean, keep);
