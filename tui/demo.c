@@ -64,7 +64,9 @@ int demo_run(bool readonly)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(err >= 0 ? err : null, 2);
-		execlp("python3", "python3", labsim, "--dir", dir, (char *)NULL);
+		/* --sshd: a real sshd on loopback, so that the hosts view has a host (labsim
+		 * leaves it out, saying why in labsim.err, when sshd cannot start) */
+		execlp("python3", "python3", labsim, "--dir", dir, "--sshd", (char *)NULL);
 		_exit(127);
 	}
 	int status = 2;

@@ -5,14 +5,16 @@ OpenAI-compatible server) on loopback.
     python3 tests/labsim/labsim.py --dir DIR [--pods N] [--k8s-auth token|cert|exec]
                                    [--no-metrics] [--pve-offline NODE] [--fault SPEC]...
                                    [--churn SECONDS] [--log-interval SECONDS] [--hostile-names] [--hostile]
-                                   [--llm-chunk-ms MS]
+                                   [--llm-chunk-ms MS] [--sshd]
 
 Writes TLS material, a kubeconfig, a labdeck.ini and finally DIR/state.json,
-prints "labsim ready DIR/state.json" and serves until SIGTERM/SIGINT.
+prints "labsim ready DIR/state.json" and serves until SIGTERM/SIGINT/SIGHUP.
+With --sshd it also runs a real sshd on loopback (demo_sshd.py) for the hosts view.
 See README.md beside this file.
 """
 
 import argparse
+import atexit
 import datetime
 import json
 import os
@@ -150,6 +152,9 @@ def main(argv=None):
                     help="--hostile-names, and terminal escape payloads in every text field of every service")
     ap.add_argument("--llm-chunk-ms", type=float, default=2.0, metavar="MS",
                     help="pause between the writes of a model's streamed answer (default 2)")
+    ap.add_argument("--sshd", action="store_true",
+                    help="also run OpenSSH's sshd on loopback and add the host [ssh \"lab-shell\"] "
+                         "to labdeck.ini (left out, with one line on stderr, when sshd cannot start)")
     ops = operation_modules()
     for m in ops:
         if hasattr(m, "add_arguments"):
@@ -240,6 +245,12 @@ def main(argv=None):
 
     with open(P("k8s-ca.pem"), "rb") as f:
         ca_pem = f.read()
+    sshd = None
+    if args.sshd:  # the demo's SSH host; when it cannot start, one line on stderr and no [ssh]
+        import demo_sshd
+        sshd = demo_sshd.start(d, P)
+        if sshd:  # stopped below, or at exit after an exception; by PDEATHSIG if labsim is killed
+            atexit.register(sshd.stop)
     if args.k8s_auth == "exec":
         write_file(P("exec-plugin.py"), EXEC_PLUGIN.replace("TOKEN", json.dumps(exec_token)), 0o700)
     write_file(P("kubeconfig"), kubeconfig_text(k8s_url, ca_pem, args.k8s_auth, k8s_token, other_token,
@@ -279,7 +290,8 @@ def main(argv=None):
         "; Ollama is served on loopback here, so no guest's address points at it: name the guest",
         "ollama = 102",
         "",
-    ] + [line for b in op_backends for line in b.ini(op_urls[b.name], P) + [""]]), 0o600)
+    ] + [line for b in op_backends for line in b.ini(op_urls[b.name], P) + [""]]
+      + (sshd.ini_lines() + [""] if sshd else [])), 0o600)
 
     state = {
         "pid": os.getpid(),
@@ -310,6 +322,8 @@ def main(argv=None):
         state["k8s_exec_token"] = exec_token
     for b in op_backends:
         state[b.name] = b.state(op_urls[b.name])
+    if sshd:
+        state["ssh"] = sshd.state()
     app.state = state
 
     stop = threading.Event()
@@ -319,6 +333,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # a closed terminal: stop as cleanly (and stop sshd)
     app.start()
     k8s.warm()
     if args.churn > 0:
@@ -329,6 +344,8 @@ def main(argv=None):
     while not stop.wait(0.5):
         pass
     app.shutdown()
+    if sshd:
+        sshd.stop()
     return 0
 
 

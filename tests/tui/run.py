@@ -875,7 +875,8 @@ def eight_colours():
 
 @test
 def demo_starts_and_stops_its_lab():
-    """labdeck --demo: labsim started for it, the dashboard with its data, labsim gone after q."""
+    """labdeck --demo: labsim started for it, the dashboard with its data, the demo's SSH host
+    working in view 7, labsim and its sshd gone after q."""
     d = tempfile.mkdtemp(prefix="labdeck-tui-")
     before = {p for p in os.listdir("/tmp") if p.startswith("labdeck-demo-")}
     t = Term("%s --demo; echo EXIT=$?; sleep 30" % LABDECK, W, H, env={"HOME": d}, cwd=d)
@@ -885,18 +886,36 @@ def demo_starts_and_stops_its_lab():
         demo_dirs = [p for p in os.listdir("/tmp") if p.startswith("labdeck-demo-")
                      and p not in before]
         check(demo_dirs, "the demo's lab directory exists while it runs")
+        # The demo's SSH host (labsim --sshd): listed in view 7, its command run for real.
+        t.keys("7")
+        t.wait_for(lambda s: "[7 hosts]" in s.line(0) and "lab-shell" in s.text,
+                   "the hosts view listing the demo's lab-shell")
+        t.keys("c")
+        t.wait_for(lambda s: "command on lab-shell: " in s.text, "c opening the prompt")
+        t.type("echo demo-ssh-$((6*7))")
+        t.keys("Enter")
+        t.wait_for(lambda s: "y confirms" in s.text, "the command asked first")
+        t.keys("y")
+        t.wait_for(lambda s: "demo-ssh-42" in s.text and "✓ exit 0" in s.text,
+                   "the command run over ssh on the demo host", 15)
+        t.keys("Escape")
+        t.wait_for(lambda s: "[7 hosts]" in s.line(0), "back to the hosts list")
+        sshd = subprocess.run(["pgrep", "-f", "sshd -D -e -f /tmp/labdeck-demo-"],
+                              capture_output=True, text=True).stdout.split()
+        check(sshd, "the demo's sshd found while it runs (the check below would see it)")
         t.keys("q")
         s = t.wait_for(lambda s: "EXIT=" in s.text, "labdeck --demo exiting", 15)
         check("EXIT=0" in s.text, "exit 0 after q:\n%s" % s)
         deadline = time.time() + 10
         while time.time() < deadline:
-            procs = subprocess.run(["pgrep", "-f", "labsim.py --dir /tmp/labdeck-demo-"],
+            procs = subprocess.run(["pgrep", "-f", "labsim.py --dir /tmp/labdeck-demo-|"
+                                    "sshd -D -e -f /tmp/labdeck-demo-"],
                                    capture_output=True, text=True).stdout.split()
             left = [p for p in demo_dirs if os.path.exists(os.path.join("/tmp", p))]
             if not procs and not left:
                 break
             time.sleep(0.1)
-        check(not procs, "labsim still running after the demo: %s" % procs)
+        check(not procs, "labsim or its sshd still running after the demo: %s" % procs)
         check(not left, "the demo left its lab directory behind: %s" % left)
     finally:
         t.close()
