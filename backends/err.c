@@ -29,7 +29,9 @@ void err_secret_add(const char *value)
 }
 
 /* A server that cuts what it echoes ("invalid token 'a1b2c3d4e5f6...'") still gives a piece of
- * the secret away: a run of this many of its bytes (all of it, for a shorter one) is blanked. */
+ * the secret away: a run of this many of its bytes (all of it, for a shorter one) is blanked.
+ * Not for a URL (a Discord webhook): its first bytes are any URL's on that host, and the token in
+ * it is registered on its own. */
 #define SECRET_PIECE 12
 
 /* run_in: the length of the longest run of s, from s[0], that occurs in secret (n bytes). */
@@ -52,7 +54,7 @@ void err_secret_redact(char *s)
 {
 	for (size_t i = 0; i < n_secrets; i++) {
 		size_t n = strlen(secrets[i]);
-		size_t piece = n < SECRET_PIECE ? n : SECRET_PIECE;
+		size_t piece = n < SECRET_PIECE || strstr(secrets[i], "://") ? n : SECRET_PIECE;
 		for (char *p = s; *p;) {
 			size_t run = run_in(p, secrets[i], n);
 			if (run >= piece) {

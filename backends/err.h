@@ -48,7 +48,8 @@ void err_clear(struct err *err);
  * same value twice keeps one. The list lives until err_secret_clear. */
 void err_secret_add(const char *value);
 /* err_secret_redact replaces every registered secret in s (in place) with "***", and every
- * piece of one of 12 bytes or more (a server may echo a token cut short). */
+ * piece of one of 12 bytes or more (a server may echo a token cut short) unless the secret is a
+ * URL, which only counts whole. */
 void err_secret_redact(char *s);
 /* err_secret_clear forgets every registered secret (wiping them). */
 void err_secret_clear(void);

@@ -68,6 +68,11 @@ static void test_secret_redacted(void **state)
 	err_set(&e, ERR_AUTH, 401, "password pw-9chars, not pw-9char");
 	assert_string_equal(e.msg, "password ***, not pw-9char"); /* a short one only whole */
 
+	/* a URL counts only whole: its start is any URL's on that host */
+	err_secret_add("http://127.0.0.1:8080/api/webhooks/1/tok");
+	err_set(&e, ERR_NETWORK, 0, "cannot connect to http://127.0.0.1:9/api/chat");
+	assert_string_equal(e.msg, "cannot connect to http://127.0.0.1:9/api/chat");
+
 	err_secret_clear();
 	err_set(&e, ERR_SERVER, 0, "s3cr3t-token-4f9a");
 	assert_string_equal(e.msg, "s3cr3t-token-4f9a"); /* forgotten */
