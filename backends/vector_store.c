@@ -29,7 +29,7 @@
 #define TABLE_NAME_MAX 48
 #define INSERT_ROWS 64
 
-enum op_kind { OP_NONE, OP_OPEN, OP_LOOKUP, OP_REPLACE, OP_QUERY };
+enum op_kind { OP_NONE, OP_OPEN, OP_LOOKUP, OP_REPLACE, OP_QUERY, OP_FLUSH };
 
 /* --- the local index, in memory --- */
 
@@ -54,6 +54,8 @@ struct local_index {
 	size_t n_files;
 	struct local_chunk *chunks;
 	size_t n_chunks;
+	bool dirty;       /* replaced since the last save */
+	int64_t saved_ms; /* when it was last saved (or opened) */
 	/* A reader does not load the index: it streams it (vector_scan.h), in constant memory. */
 	bool streaming;
 	struct vector_scan scan;
@@ -617,6 +619,23 @@ out:
 	return ok;
 }
 
+/* A writer saves at most this often while it replaces files; the rest on flush or close. */
+#define LOCAL_SAVE_MS 5000
+
+/* local_checkpoint saves unsaved changes when now, or when the last save is LOCAL_SAVE_MS old. */
+static bool local_checkpoint(struct local_index *x, bool now, struct err *err)
+{
+	if (!x->dirty || (!now && now_mono_ms() - x->saved_ms < LOCAL_SAVE_MS)) {
+		return true;
+	}
+	if (!local_save(x, err)) {
+		return false;
+	}
+	x->dirty = false;
+	x->saved_ms = now_mono_ms();
+	return true;
+}
+
 static bool local_open(struct local_index *x, bool write, struct err *err)
 {
 	x->lock_fd = -1;
@@ -647,6 +666,7 @@ static bool local_open(struct local_index *x, bool write, struct err *err)
 		x->next_id = x->scan.next_id;
 		return ok;
 	}
+	x->saved_ms = now_mono_ms();
 	return local_load(x, err);
 }
 
@@ -742,7 +762,8 @@ static bool local_replace(struct vector_store *vs, const char *source, const cha
 		x->dim = 0;
 	}
 	vs->dim = x->dim;
-	return local_save(x, err);
+	x->dirty = true;
+	return local_checkpoint(x, false, err);
 }
 
 struct scored {
@@ -958,6 +979,7 @@ static void pg_finish_call(struct vector_store *vs)
 			                      PQgetvalue(r, i, 3), d);
 		}
 		break;
+	case OP_FLUSH: /* never sent to PostgreSQL */
 	case OP_NONE:
 		break;
 	}
@@ -1397,6 +1419,14 @@ void vector_store_close(struct vector_store *vs)
 	PQconninfoFree(vs->pg.opts);
 	free(vs->pg.host);
 	free(vs->pg.port);
+	if (vs->local && vs->idx.dirty) {
+		struct err e;
+		if (!local_checkpoint(&vs->idx, true, &e)) {
+			/* No call is left to report it to; the next ingest finds the files missing
+			 * (or stale) and embeds them again. */
+			fprintf(stderr, "labdeck: %s\n", e.msg);
+		}
+	}
 	local_clear(&vs->idx);
 	vector_scan_close(&vs->idx.scan);
 	if (vs->idx.lock_fd >= 0) {
@@ -1456,6 +1486,15 @@ void vector_store_lookup(struct vector_store *vs, const char *source, struct vec
 	char *what = xasprintf("looking up %s", source);
 	pg_start(vs, what);
 	free(what);
+}
+
+void vector_store_flush(struct vector_store *vs, vector_store_done_fn done, void *ud)
+{
+	begin_call(vs, OP_FLUSH, done, ud);
+	struct err e;
+	err_clear(&e);
+	bool ok = !vs->local || local_checkpoint(&vs->idx, true, &e);
+	complete_later(vs, ok ? NULL : &e);
 }
 
 void vector_store_replace(struct vector_store *vs, const char *source, const char *hash,

@@ -9,7 +9,9 @@
  *     text text, embedding vector(D)
  * - a local index file (no [rag] postgres): everything in memory, exact search, saved whole by
  *   writing a new file and renaming it over the old, so a reader never sees half a file. A
- *   writer holds an exclusive lock (PATH.lock) from open to close.
+ *   writer holds an exclusive lock (PATH.lock) from open to close, and saves at most every 5 s
+ *   while it replaces files (vector_store_flush, or closing, saves the rest): rewriting the
+ *   whole file after each of many files wrote gigabytes.
  *
  * Both keep the same promises: a file (by source path) is stored with its content hash and the
  * embedding model; replacing it swaps all its chunks at once (one transaction); a query gives the
@@ -77,8 +79,14 @@ typedef void (*vector_store_done_fn)(void *ud, const struct err *err);
 struct vector_store *vector_store_open(const struct vector_store_opts *opts,
                                        vector_store_done_fn done, void *ud);
 
+/* vector_store_flush makes what was replaced durable: the local index saves what its last
+ * checkpoint left out (an error says so); PostgreSQL has nothing waiting (each replace is its
+ * own transaction). */
+void vector_store_flush(struct vector_store *vs, vector_store_done_fn done, void *ud);
+
 /* vector_store_close ends the connection or releases the index (a pending call's callback is
- * not called). NULL-safe. */
+ * not called; a local index with unsaved changes is saved, as vector_store_flush would, with no
+ * one to tell if that fails). NULL-safe. */
 void vector_store_close(struct vector_store *vs);
 
 /* vector_store_is_local: the local index file, not PostgreSQL. */

@@ -480,6 +480,13 @@ static int rag_ingest(struct cli *c, int argc, char **argv)
 				break;
 			}
 		}
+		/* The local index saves at checkpoints: what came since the last one now. */
+		w = (struct wait){0};
+		vector_store_flush(vs, on_store, &w);
+		wait_for(c, &w);
+		if (w.failed) {
+			cli_add_error(c, "rag", &w.err);
+		}
 	}
 	vector_store_close(vs);
 	cache_close(&link);

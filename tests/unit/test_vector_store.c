@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -360,6 +361,77 @@ static void damaged_file_is_a_clear_error(void **state)
 	free(good);
 }
 
+static void flush_ok(struct ctx *c, struct vector_store *vs, struct result *r)
+{
+	memset(r, 0, sizeof(*r));
+	vector_store_flush(vs, on_done, r);
+	assert_false(r->done);
+	SUPPORT_WAIT_FOR(c->base, r->done, 2000);
+}
+
+/* The file's identity: a save writes a new file and renames it over the old. */
+static ino_t inode_of(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* A writer does not rewrite the whole index after each file (a 100-file ingest wrote 2.2 GB):
+ * it saves at most every 5 s, and on flush or close; a failed flush says so. */
+static void saves_at_checkpoints_and_on_flush(void **state)
+{
+	struct ctx *c = *state;
+	struct vector_store *w = open_ok(c, true);
+	const struct vector_store_chunk one[] = {{"A", "east", E1}};
+	replace_ok(c, w, "/docs/a.md", "sha256:a", "bge-m3", one, 1);
+	assert_int_equal(inode_of(c->path), 0); /* not saved yet */
+	struct result r;
+	flush_ok(c, w, &r);
+	assert_false(r.failed);
+	ino_t first = inode_of(c->path);
+	assert_true(first != 0);
+	struct vector_store *rd = open_ok(c, false);
+	struct vector_store_file f;
+	lookup(c, rd, "/docs/a.md", &f);
+	assert_string_equal(f.hash, "sha256:a");
+	vector_store_file_finish(&f);
+	vector_store_close(rd);
+
+	/* Twenty more files in a row: no save in between, one on flush. */
+	for (int i = 0; i < 20; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "/docs/n%d.md", i);
+		replace_ok(c, w, src, "sha256:n", "bge-m3", one, 1);
+	}
+	assert_true(inode_of(c->path) == first);
+	flush_ok(c, w, &r);
+	assert_false(r.failed);
+	ino_t second = inode_of(c->path);
+	assert_true(second != 0 && second != first);
+	flush_ok(c, w, &r); /* nothing new: nothing written */
+	assert_true(inode_of(c->path) == second);
+
+	/* Closing saves what is left. */
+	replace_ok(c, w, "/docs/last.md", "sha256:l", "bge-m3", one, 1);
+	vector_store_close(w);
+	rd = open_ok(c, false);
+	lookup(c, rd, "/docs/last.md", &f);
+	assert_string_equal(f.hash, "sha256:l");
+	vector_store_file_finish(&f);
+	vector_store_close(rd);
+
+	/* A flush that cannot write says so. */
+	w = open_ok(c, true);
+	replace_ok(c, w, "/docs/b.md", "sha256:b", "bge-m3", one, 1);
+	char *cmd = xasprintf("rm -rf '%s/state'", c->dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	flush_ok(c, w, &r);
+	assert_true(r.failed);
+	assert_non_null(strstr(r.err.msg, "cannot write the local index"));
+	vector_store_close(w);
+}
+
 static void one_writer_at_a_time(void **state)
 {
 	struct ctx *c = *state;
@@ -417,6 +489,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(replace_swaps_a_files_chunks, setup, teardown),
 	        cmocka_unit_test_setup_teardown(survives_a_restart, setup, teardown),
 	        cmocka_unit_test_setup_teardown(damaged_file_is_a_clear_error, setup, teardown),
+	        cmocka_unit_test_setup_teardown(saves_at_checkpoints_and_on_flush, setup, teardown),
 	        cmocka_unit_test_setup_teardown(one_writer_at_a_time, setup, teardown),
 	        cmocka_unit_test_setup_teardown(empty_store_and_helpers, setup, teardown),
 	};
