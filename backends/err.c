@@ -11,6 +11,7 @@
 /* The registered secrets (err_secret_add); labdeck runs its backends on one thread. */
 static char **secrets;
 static size_t n_secrets;
+static size_t longest; /* the longest registered secret's length */
 
 #define SECRET_MIN 8
 
@@ -26,6 +27,9 @@ void err_secret_add(const char *value)
 	}
 	secrets = xrealloc(secrets, (n_secrets + 1) * sizeof(*secrets));
 	secrets[n_secrets++] = xstrdup(value);
+	if (strlen(value) > longest) {
+		longest = strlen(value);
+	}
 }
 
 /* A server that cuts what it echoes ("invalid token 'a1b2c3d4e5f6...'") still gives a piece of
@@ -77,6 +81,7 @@ void err_secret_clear(void)
 	free(secrets);
 	secrets = NULL;
 	n_secrets = 0;
+	longest = 0;
 }
 
 bool err_set(struct err *err, enum err_code code, long http_status, const char *fmt, ...)
@@ -91,8 +96,13 @@ bool err_set(struct err *err, enum err_code code, long http_status, const char *
 	if (n_secrets == 0) {
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	} else {
-		/* Whole, so that a secret cut off at the end of msg is still found. */
+		/* Whole, so that a secret cut off at the end of msg is still found; but no further
+		 * than a secret starting inside msg reaches (a long body quoted into a message is
+		 * not searched to its end). */
 		char *full = xvasprintf(fmt, ap);
+		if (strlen(full) > sizeof(err->msg) + longest) {
+			full[sizeof(err->msg) + longest] = '\0';
+		}
 		err_secret_redact(full);
 		snprintf(err->msg, sizeof(err->msg), "%s", full);
 		free(full);

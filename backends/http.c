@@ -686,9 +686,8 @@ struct http_request *http_start(struct http *h, const struct http_request_opts *
 	if (req->tls.server_name && str_has_prefix(req->url, "https://") &&
 	    !route_server_name(req)) {
 		err_set(&req->start_err, ERR_CONFIG, 0,
-		        "%s: tls-server-name '%s' is not a host name (or url '%s' has no host): "
-		        "fix "
-		        "it in the kubeconfig",
+		        "%s: tls-server-name '%s' is not a host name (or url '%s' has no "
+		        "host): fix it in the kubeconfig",
 		        req->backend, req->tls.server_name, req->url);
 		schedule(req, 0);
 		return req;
