@@ -1495,7 +1495,8 @@ void vector_store_flush(struct vector_store *vs, vector_store_done_fn done, void
 	err_clear(&e);
 	bool ok = !vs->local || local_checkpoint(&vs->idx, true, &e);
 	if (!ok) {
-		vs->idx.dirty = false; /* the caller is told; closing does not try (and say it) again */
+		vs->idx.dirty =
+		        false; /* the caller is told; closing does not try (and say it) again */
 	}
 	complete_later(vs, ok ? NULL : &e);
 }
