@@ -1386,6 +1386,9 @@ def main():
         return 1
     tests = [t for t in TESTS if not opts.k or any(k in t.__name__ for k in opts.k)]
     tests = [t for i, t in enumerate(tests) if i % parts == part - 1]
+    # What this process runs (after -k and --part), for tests that share a console across cells
+    # and close it after the last one they run.
+    globals()["SELECTED"] = [t.__name__ for t in tests]
     passed = failed = 0
     t_all = time.monotonic()
     try:

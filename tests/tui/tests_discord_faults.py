@@ -43,15 +43,10 @@ _discord = {}  # "lab", "console": shared by the cells
 
 
 def _discord_selected():
-    """The names of the discord_faults_* tests this run runs (run.py's -k, read from argv)."""
-    ks, args = [], sys.argv[1:]
-    for i, a in enumerate(args):
-        if a == "-k" and i + 1 < len(args):
-            ks.append(args[i + 1])
-        elif a.startswith("-k") and len(a) > 2:
-            ks.append(a[2:])
-    return [t.__name__ for t in TESTS if t.__name__.startswith("discord_faults_")
-            and (not ks or any(k in t.__name__ for k in ks))]
+    """The names of the discord_faults_* tests this process runs: run.py's SELECTED (after -k
+    and --part: with --part a share may not run the last cell, and the share that closes the
+    shared console must be the one that runs its last cell)."""
+    return [n for n in SELECTED if n.startswith("discord_faults_")]
 
 
 def _discord_close(check_exit=True):
