@@ -22,6 +22,32 @@ def test_alone(fn):
     return fn
 
 
+def test_alone_with_lab(*args, env=None):
+    """A test that needs a labsim of its own, started with args (and env added to labsim's
+    environment while it starts); the test gets that Lab and it is closed after."""
+    from lab import Lab  # here: lab.py is the runner's, itest.py only the framework
+
+    def wrap(fn):
+        def alone():
+            saved = {k: os.environ.get(k) for k in (env or {})}
+            os.environ.update(env or {})
+            try:
+                lab = Lab(*args)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            try:
+                fn(lab)
+            finally:
+                lab.close()
+        alone.__name__ = fn.__name__
+        return test_alone(alone)
+    return wrap
+
+
 class Result:
     def __init__(self, proc, elapsed):
         self.code = proc.returncode

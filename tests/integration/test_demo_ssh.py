@@ -12,32 +12,7 @@ import socket
 import subprocess
 import time
 
-from itest import check, run, sanitizer_clean, test_alone
-from lab import Lab
-
-
-def with_lab(*args, env=None):
-    """A test that needs a labsim of its own, started with args (and env added to its
-    environment)."""
-    def wrap(fn):
-        def alone():
-            saved = {k: os.environ.get(k) for k in (env or {})}
-            os.environ.update(env or {})
-            try:
-                lab = Lab(*args)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-            try:
-                fn(lab)
-            finally:
-                lab.close()
-        alone.__name__ = fn.__name__
-        return test_alone(alone)
-    return wrap
+from itest import check, run, sanitizer_clean, test_alone_with_lab
 
 
 def ini(lab):
@@ -66,7 +41,7 @@ def sshd_processes(config):
     return [int(p) for p in out.split()]
 
 
-@with_lab("--sshd", "--churn", "0")
+@test_alone_with_lab("--sshd", "--churn", "0")
 def demo_ssh_host_works_and_goes_with_labsim(lab):
     text = ini(lab)
     m = re.search(r'^\[ssh "lab-shell"\]\n((?:[^\[\n].*\n)*)', text, re.M)
@@ -109,7 +84,7 @@ def demo_ssh_host_works_and_goes_with_labsim(lab):
         check(s.connect_ex(("127.0.0.1", port)) != 0, "nothing listens on the SSH port any more")
 
 
-@with_lab("--churn", "0")
+@test_alone_with_lab("--churn", "0")
 def no_ssh_host_without_the_option(lab):
     text = ini(lab)
     check("[ssh" not in text, "no [ssh] section without --sshd:\n" + text)
@@ -119,7 +94,7 @@ def no_ssh_host_without_the_option(lab):
     check(r.code != 0 and "lab-shell" in r.err, "labdeck ssh lab-shell: no such host", r)
 
 
-@with_lab("--sshd", "--churn", "0", env={"LABSIM_SSHD": "/bin/false"})
+@test_alone_with_lab("--sshd", "--churn", "0", env={"LABSIM_SSHD": "/bin/false"})
 def failing_sshd_leaves_the_host_out(lab):
     with open(os.path.join(lab.dir, "labsim.err")) as f:
         err = f.read()
@@ -134,7 +109,7 @@ def failing_sshd_leaves_the_host_out(lab):
     sanitizer_clean(r)
 
 
-@with_lab("--sshd", "--churn", "0", env={"LABSIM_SSHD": "/nonexistent/sshd"})
+@test_alone_with_lab("--sshd", "--churn", "0", env={"LABSIM_SSHD": "/nonexistent/sshd"})
 def missing_sshd_leaves_the_host_out(lab):
     with open(os.path.join(lab.dir, "labsim.err")) as f:
         err = f.read()

@@ -3,22 +3,8 @@ import os
 import re
 import tempfile
 
-from itest import by_name, check, run, sanitizer_clean, test, test_alone
-from lab import Lab
+from itest import by_name, check, run, sanitizer_clean, test, test_alone_with_lab
 
-
-def test_alone_with_lab(*args):
-    """A test that needs a labsim of its own, started with args."""
-    def wrap(fn):
-        def alone():
-            lab = Lab(*args)
-            try:
-                fn(lab)
-            finally:
-                lab.close()
-        alone.__name__ = fn.__name__
-        return test_alone(alone)
-    return wrap
 
 # --- the lab as it should look ---------------------------------------------------------------
 
